@@ -1,0 +1,1060 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The compiled core of autograd: a C arena of graph nodes behind micrograd's ``Value``.
+
+Reading order for a newcomer:
+
+1. the op table (``OP_NAMES``, ``op_forward``, ``op_backward``): every op's
+   name, forward formula and local chain rule, written once;
+2. the arena (``node_alloc``, ``node_decref``): where nodes live and die;
+3. ``Value``: the Python face, one handle per live node at most;
+4. ``topo_sort`` and ``Value.backward``: micrograd's backward, iterative;
+5. ``Graph`` and ``ValueVector``: replaying a recorded graph and moving leaf
+   data in bulk.
+
+Lifetime: a node lives while its ``Value`` handle or a parent node refers to it
+(``Node.refs``). Freeing is iterative, so a 10**7-node chain is released without
+recursion. Ordinary Values hold no Python objects, so they are invisible to
+Python's cycle collector and cost it nothing. A custom op (a Value made with
+``_children``) is a ``CustomValue``: its children, ``_op`` and ``_backward``
+closure live in its ``__dict__``, where the collector sees them, exactly as in
+micrograd; every result built on top of one is a ``CustomValue`` too, so a
+dropped graph of custom ops is collected by one ``gc.collect()``.
+"""
+
+cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
+from cpython.long cimport PyLong_AsDouble, PyLong_Check
+from cpython.object cimport PyObject, PyTypeObject, newfunc
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.math cimport INFINITY, NAN
+from libc.math cimport exp as c_exp
+from libc.math cimport floor as c_floor
+from libc.math cimport isfinite, isinf, isnan
+from libc.math cimport log as c_log
+from libc.math cimport pow as c_pow
+from libc.math cimport tanh as c_tanh
+from libc.stdint cimport INT32_MAX, int32_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memset
+
+import numbers
+
+import numpy as np
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object o, void* context)
+
+cdef extern from *:
+    """
+    /* Cython gives extension types a vectorcall constructor that skips tp_new. */
+    static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
+    """
+    void autograd_use_tp_new(PyTypeObject* t)
+
+
+# =============================================================================
+# The op table
+# =============================================================================
+# One row per op: its `_op` string (micrograd's where micrograd has the op), its
+# forward formula (op_forward) and its local chain rule (op_backward). Eager
+# ops, `_backward`, `backward()` and Graph replay all go through these three.
+
+OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
+            'sigmoid', '')
+
+# Forward errors, raised as Python does for the same computation on floats.
+cdef enum:
+    ERR_NONE = 0
+    ERR_ZERO_DIVISION   # ZeroDivisionError, as 1.0 / 0.0 and 0.0 ** -1
+    ERR_OVERFLOW        # OverflowError, as 1e308 ** 2 and math.exp(1000)
+    ERR_DOMAIN          # ValueError, as math.log(-1)
+    ERR_COMPLEX         # ValueError: (-8.0) ** 0.5 would be complex in Python
+
+
+cdef inline double float_pow(double a, double b, int* err) noexcept nogil:
+    """a ** b with the errors of Python's float.__pow__ (C99 pow handles inf/nan alike)."""
+    if b == 0.0 or isnan(a) or isnan(b) or isinf(a) or isinf(b):
+        return c_pow(a, b)
+    if a == 0.0 and b < 0.0:
+        err[0] = ERR_ZERO_DIVISION
+        return NAN
+    if a < 0.0 and b != c_floor(b):
+        err[0] = ERR_COMPLEX
+        return NAN
+    cdef double r = c_pow(a, b)
+    if isinf(r):
+        err[0] = ERR_OVERFLOW
+    return r
+
+
+cdef inline double op_forward(uint8_t op, double a, double b, double c, int* err) noexcept nogil:
+    """The data of an `op` node whose operands hold `a` and `b` and whose constant is `c`."""
+    cdef double e
+    if op == OP_ADD:
+        return a + b
+    if op == OP_SUB:
+        return a - b
+    if op == OP_MUL:
+        return a * b
+    if op == OP_DIV:
+        if b == 0.0:
+            err[0] = ERR_ZERO_DIVISION
+            return NAN
+        return a / b
+    if op == OP_NEG:
+        return -a
+    if op == OP_POW_CONST:
+        return float_pow(a, c, err)
+    if op == OP_POW:
+        return float_pow(a, b, err)
+    if op == OP_RELU:
+        return 0.0 if a < 0.0 else a          # micrograd: 0 if x < 0 else x (nan stays nan)
+    if op == OP_TANH:
+        return c_tanh(a)
+    if op == OP_EXP:
+        e = c_exp(a)
+        if isinf(e) and isfinite(a):
+            err[0] = ERR_OVERFLOW
+        return e
+    if op == OP_LOG:
+        if a <= 0.0:
+            err[0] = ERR_DOMAIN
+            return NAN
+        return c_log(a)
+    if op == OP_SIGMOID:                      # never overflows: exp of a non-positive number
+        if a >= 0.0:
+            return 1.0 / (1.0 + c_exp(-a))
+        e = c_exp(a)
+        return e / (1.0 + e)
+    return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
+
+
+cdef inline void op_backward(Node* nodes, node_t i) noexcept nogil:
+    """Apply node i's local chain rule once: add its grad's share to its operands' grads.
+
+    Computed with IEEE semantics, never raising: the grad of 0 ** 0.5 is inf.
+    The formulas and their association follow micrograd's closures.
+    """
+    cdef Node* n = &nodes[i]
+    cdef double g = n.grad
+    cdef double a = nodes[n.lhs].data
+    cdef double b = nodes[n.rhs].data
+    cdef uint8_t op = n.op
+    if op == OP_ADD:
+        nodes[n.lhs].grad += g
+        nodes[n.rhs].grad += g
+    elif op == OP_SUB:
+        nodes[n.lhs].grad += g
+        nodes[n.rhs].grad -= g
+    elif op == OP_MUL:
+        nodes[n.lhs].grad += b * g
+        nodes[n.rhs].grad += a * g
+    elif op == OP_DIV:
+        nodes[n.lhs].grad += g / b
+        nodes[n.rhs].grad -= g * a / (b * b)
+    elif op == OP_NEG:
+        nodes[n.lhs].grad -= g
+    elif op == OP_POW_CONST:
+        nodes[n.lhs].grad += (n.cst * c_pow(a, n.cst - 1.0)) * g
+    elif op == OP_POW:
+        nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
+        # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
+        if not (a == 0.0 and b >= 0.0):
+            nodes[n.rhs].grad += n.data * c_log(a) * g
+    elif op == OP_RELU:
+        nodes[n.lhs].grad += (1.0 if n.data > 0.0 else 0.0) * g
+    elif op == OP_TANH:
+        nodes[n.lhs].grad += (1.0 - n.data * n.data) * g
+    elif op == OP_EXP:
+        nodes[n.lhs].grad += n.data * g
+    elif op == OP_LOG:
+        nodes[n.lhs].grad += g / a
+    elif op == OP_SIGMOID:
+        nodes[n.lhs].grad += n.data * (1.0 - n.data) * g
+    # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
+
+
+cdef void raise_forward_error(int err, uint8_t op) except *:
+    name = OP_NAMES[op]
+    if err == ERR_ZERO_DIVISION:
+        if op == OP_DIV:
+            raise ZeroDivisionError("float division by zero")
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if err == ERR_OVERFLOW:
+        raise OverflowError(f"math range error (op {name!r}: the result is too large for a float)")
+    if err == ERR_COMPLEX:
+        raise ValueError("a negative number cannot be raised to a fractional power "
+                         "(Python would return a complex number)")
+    raise ValueError(f"math domain error (op {name!r})")
+
+
+# =============================================================================
+# The arena
+# =============================================================================
+# One growable array of Nodes, and beside it, per node, its live Value handle
+# (borrowed; NULL if none). Freed slots form a list threaded through Node.lhs.
+
+cdef Node* arena = NULL
+cdef PyObject** handles = NULL
+cdef node_t capacity = 0
+cdef node_t n_used = 1          # slot 0 is the null node
+cdef node_t free_head = 0       # first free slot, 0 if none
+cdef Py_ssize_t n_live = 0
+
+# Side table for names: node index -> str, for nodes with FLAG_NAMED.
+cdef dict names = {}
+
+
+cdef int arena_grow() except -1:
+    """Double the arena (sklearn's safe_realloc pattern: never lose the old block)."""
+    global arena, handles, capacity
+    cdef Py_ssize_t new_cap = 1024 if capacity == 0 else 2 * <Py_ssize_t>capacity
+    if new_cap > INT32_MAX:
+        new_cap = INT32_MAX
+    if new_cap <= capacity:
+        raise MemoryError("the autograd arena is full (2**31 - 1 nodes)")
+    cdef Node* new_nodes = <Node*>realloc(arena, new_cap * sizeof(Node))
+    if new_nodes == NULL:
+        raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
+    arena = new_nodes
+    cdef PyObject** new_handles = <PyObject**>realloc(handles, new_cap * sizeof(PyObject*))
+    if new_handles == NULL:
+        raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
+    handles = new_handles
+    memset(&handles[capacity], 0, (new_cap - capacity) * sizeof(PyObject*))
+    if capacity == 0:
+        memset(&arena[0], 0, sizeof(Node))   # the null node: data 0, never freed
+        arena[0].refs = 1
+    capacity = <node_t>new_cap
+    return 0
+
+
+arena_grow()                    # slot 0, the null node, exists from import on
+
+
+cdef inline node_t node_alloc(uint8_t op, double data, node_t lhs, node_t rhs,
+                              double cst, uint8_t flags) except 0:
+    """A new node with one reference (its creator's); takes a reference on each operand."""
+    global free_head, n_used, n_live
+    cdef node_t i
+    if free_head:
+        i = free_head
+        free_head = arena[i].lhs
+    else:
+        if n_used >= capacity:
+            arena_grow()
+        i = n_used
+        n_used += 1
+    cdef Node* n = &arena[i]
+    n.data = data
+    n.grad = 0.0
+    n.cst = cst
+    n.lhs = lhs
+    n.rhs = rhs
+    n.refs = 1
+    n.op = op
+    n.flags = flags
+    arena[lhs].refs += 1       # slot 0 absorbs the increments of missing operands
+    arena[rhs].refs += 1
+    n_live += 1
+    return i
+
+
+cdef void node_free_cascade(node_t i) noexcept:
+    """Free node i (refs reached 0) and, iteratively, every operand that it kept alive.
+
+    Dying nodes are chained through their `refs` field, which is theirs to use
+    once it is 0. No user code runs here: names are exact str in a dict.
+    """
+    global free_head, n_live
+    cdef node_t pending = i
+    cdef node_t child
+    cdef int k
+    cdef Node* n
+    arena[i].refs = 0
+    while pending:
+        i = pending
+        n = &arena[i]
+        pending = <node_t>n.refs
+        if n.flags & FLAG_NAMED and names is not None:
+            names.pop(i, None)
+        for k in range(2):
+            child = n.lhs if k == 0 else n.rhs
+            if child:
+                arena[child].refs -= 1
+                if arena[child].refs == 0:
+                    arena[child].refs = <uint32_t>pending
+                    pending = child
+        n.flags = 0
+        n.op = OP_LEAF
+        n.rhs = 0
+        n.lhs = free_head
+        free_head = i
+        n_live -= 1
+
+
+cdef inline void node_decref(node_t i) noexcept:
+    if i:
+        arena[i].refs -= 1
+        if arena[i].refs == 0:
+            node_free_cascade(i)
+
+
+cdef inline void node_incref(node_t i) noexcept nogil:
+    arena[i].refs += 1
+
+
+def arena_stats():
+    """Counts of the arena, for tests and benchmarks.
+
+    Returns
+    -------
+    dict
+        ``live`` (nodes alive), ``capacity`` (slots allocated), ``node_bytes``
+        (bytes per slot: the node plus its handle pointer).
+    """
+    return {"live": n_live, "capacity": capacity,
+            "node_bytes": sizeof(Node) + sizeof(PyObject*)}
+
+
+# =============================================================================
+# Numbers in, numbers out
+# =============================================================================
+
+cdef inline bint is_number(object x):
+    return PyFloat_Check(x) or PyLong_Check(x) or isinstance(x, numbers.Real)
+
+
+cdef double to_double(object x, str what) except? -1.0:
+    """A real number as a C double; TypeError for anything else (str, None, complex, list)."""
+    if PyFloat_Check(x):
+        return PyFloat_AS_DOUBLE(x)
+    if PyLong_Check(x):
+        return PyLong_AsDouble(x)       # OverflowError past 1.8e308, as float(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"{what} must be a real number (int or float), not {type(x).__name__}")
+
+
+# =============================================================================
+# Value: the Python face
+# =============================================================================
+
+cdef inline Value handle_of(node_t i):
+    """The live Value of node i, made if it has none: at most one per node."""
+    cdef PyObject* h = handles[i]
+    if h != NULL:
+        return <Value>h
+    cdef Value v = Value.__new__(Value)
+    v.idx = i
+    node_incref(i)
+    handles[i] = <PyObject*>v
+    return v
+
+
+cdef inline object make_result(type kind, uint8_t op, double data, node_t lhs, node_t rhs,
+                               double cst, uint8_t flags):
+    """A new Value of type `kind` on a new node (its Python object first: allocating it
+    may run the cycle collector, which may free nodes and move the arena)."""
+    cdef Value out = kind.__new__(kind)
+    out.idx = node_alloc(op, data, lhs, rhs, cst, flags)
+    handles[out.idx] = <PyObject*>out
+    return out
+
+
+cdef object apply_op(uint8_t op, object a, object b, double cst=0.0, uint8_t flags=0):
+    """`a op b` (b None for unary ops, and for a ** number with c in `cst`).
+
+    Either operand may be a number (it becomes a constant leaf, as in micrograd);
+    anything else gives NotImplemented, so Python raises TypeError.
+    """
+    cdef node_t ia = 0, ib = 0
+    cdef double da, db = 0.0
+    cdef bint a_const = False, b_const = False
+    cdef int err = ERR_NONE
+    if isinstance(a, Value):
+        ia = (<Value>a).idx
+        da = arena[ia].data
+    elif is_number(a):
+        da = to_double(a, "an operand")
+        a_const = True
+    else:
+        return NotImplemented
+    if b is not None:
+        if isinstance(b, Value):
+            ib = (<Value>b).idx
+            db = arena[ib].data
+        elif is_number(b):
+            db = to_double(b, "an operand")
+            b_const = True
+        else:
+            return NotImplemented
+    cdef double data = op_forward(op, da, db, cst, &err)
+    if err:
+        raise_forward_error(err, op)
+    # A result that has a custom op below it must be visible to the cycle collector.
+    if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
+        return make_managed_result(op, data, a, b, cst, flags)
+    cdef Value out = Value.__new__(Value)
+    if a_const:
+        ia = node_alloc(OP_LEAF, da, 0, 0, 0.0, 0)
+    if b_const:
+        ib = node_alloc(OP_LEAF, db, 0, 0, 0.0, 0)
+    out.idx = node_alloc(op, data, ia, ib, cst, flags)
+    handles[out.idx] = <PyObject*>out
+    # the constants' creation references now belong to the result
+    if a_const:
+        arena[ia].refs -= 1
+    if b_const:
+        arena[ib].refs -= 1
+    return out
+
+
+cdef object make_managed_result(uint8_t op, double data, object a, object b, double cst,
+                                uint8_t flags):
+    if not isinstance(a, Value):
+        a = Value(a)
+    if b is not None and not isinstance(b, Value):
+        b = Value(b)
+    cdef node_t ib = (<Value>b).idx if b is not None else 0
+    cdef Value out = make_result(CustomValue, op, data, (<Value>a).idx, ib, cst,
+                                 flags | FLAG_MANAGED)
+    PyObject_GenericGetDict(out, NULL)["_children"] = (a,) if b is None else (a, b)
+    return out
+
+
+@cython.freelist(1024)
+cdef class Value:
+    """A scalar that remembers how it was computed, micrograd's ``Value``.
+
+    Parameters
+    ----------
+    data : int or float
+        Any real number (int, float, bool, numpy scalar); stored as float64.
+    _children : iterable of Value, optional
+        The operands of a custom op (micrograd's way of writing one). A Value
+        made with children or an ``_op`` is a :class:`CustomValue`.
+    _op : str, optional
+        The custom op's name, shown by ``draw_dot``.
+    name : str, optional
+        A label for ``draw_dot``; ``label=`` is an alias.
+
+    Examples
+    --------
+    >>> a = Value(2.0, name='a')
+    >>> b = a * a + 1
+    >>> b.backward()
+    >>> b.data, a.grad
+    (5.0, 4.0)
+    """
+
+    def __init__(self, data, _children=(), _op='', name='', *, label=None):
+        cdef double x = to_double(data, "Value data")
+        children = tuple(_children)
+        for child in children:
+            if not isinstance(child, Value):
+                raise TypeError(f"_children must be Values, not {type(child).__name__}")
+        custom = bool(children) or bool(_op)
+        if custom:
+            try:
+                state = PyObject_GenericGetDict(self, NULL)
+            except AttributeError:
+                raise TypeError(f"{type(self).__name__} has no __dict__, so it cannot hold "
+                                "a custom op's children and _backward") from None
+            state["_children"] = children
+            state["_op"] = str(_op)
+        if self.idx:                     # __init__ called again: let go of the old node
+            handles[self.idx] = NULL
+            node_decref(self.idx)
+            self.idx = 0
+        self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0, 0.0,
+                              FLAG_MANAGED if custom else 0)
+        handles[self.idx] = <PyObject*>self
+        if label is not None:
+            name = label
+        if name:
+            self.name = name
+
+    def __dealloc__(self):
+        if self.idx:
+            handles[self.idx] = NULL
+            node_decref(self.idx)
+
+    # -- attributes -------------------------------------------------------
+
+    @property
+    def data(self):
+        """The value, a float."""
+        return arena[self.idx].data
+
+    @data.setter
+    def data(self, value):
+        arena[self.idx].data = to_double(value, "data")
+
+    @property
+    def grad(self):
+        """d(root)/d(self) after ``root.backward()``; accumulates, as in micrograd."""
+        return arena[self.idx].grad
+
+    @grad.setter
+    def grad(self, value):
+        arena[self.idx].grad = to_double(value, "grad")
+
+    @property
+    def name(self):
+        """A label for ``draw_dot`` ('' if none)."""
+        if arena[self.idx].flags & FLAG_NAMED:
+            return names[self.idx]
+        return ''
+
+    @name.setter
+    def name(self, value):
+        if not isinstance(value, str):
+            raise TypeError(f"name must be a str, not {type(value).__name__}")
+        if self.idx == 0:
+            return
+        if value:
+            names[self.idx] = str(value)     # an exact str: freeing it runs no user code
+            arena[self.idx].flags |= FLAG_NAMED
+        elif arena[self.idx].flags & FLAG_NAMED:
+            del names[self.idx]
+            arena[self.idx].flags &= ~FLAG_NAMED
+
+    @property
+    def label(self):
+        """Alias of ``name`` (the spelling of micrograd's lecture notebooks)."""
+        return self.name
+
+    @label.setter
+    def label(self, value):
+        self.name = value
+
+    @property
+    def _op(self):
+        """The op that made this Value: '+', '*', '**2', 'ReLU', ...; '' for a leaf."""
+        cdef Node* n = &arena[self.idx]
+        if n.op == OP_CUSTOM:
+            return state_of(self).get("_op", '')
+        if n.op == OP_POW_CONST:
+            return f"**{int(n.cst) if n.flags & FLAG_INT_EXP else n.cst}"
+        return OP_NAMES[n.op]
+
+    @property
+    def _prev(self):
+        """The set of Values this one was computed from."""
+        cdef Node* n = &arena[self.idx]
+        if n.op == OP_CUSTOM:
+            return set(custom_children(self))
+        out = set()
+        if n.lhs:
+            out.add(handle_of(n.lhs))
+        if n.rhs:
+            out.add(handle_of(arena[self.idx].rhs))
+        return out
+
+    @property
+    def _backward(self):
+        """Apply this Value's local chain rule once (what ``backward()`` runs per node).
+
+        Assign a callable to a custom op's Value (one made with ``_children``) to
+        give it its rule, as in micrograd.
+        """
+        hook = python_hook(self)
+        if hook is not None:
+            return hook
+        return _LocalBackward(self)
+
+    @_backward.setter
+    def _backward(self, fn):
+        if not arena[self.idx].flags & FLAG_MANAGED:
+            raise AttributeError(
+                "_backward can be assigned only to a custom op's Value, one made with "
+                "Value(data, _children, _op); built-in ops have their rule in the core")
+        if not callable(fn):
+            raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
+        PyObject_GenericGetDict(self, NULL)["_backward"] = fn
+        arena[self.idx].flags |= FLAG_HOOK
+
+    def __repr__(self):
+        return f"Value(data={arena[self.idx].data}, grad={arena[self.idx].grad})"
+
+    # -- ops: the forward formulas are op_forward's -------------------------
+
+    def __add__(self, other):
+        return apply_op(OP_ADD, self, other)
+
+    def __radd__(self, other):
+        return apply_op(OP_ADD, other, self)
+
+    def __sub__(self, other):
+        return apply_op(OP_SUB, self, other)
+
+    def __rsub__(self, other):
+        return apply_op(OP_SUB, other, self)
+
+    def __mul__(self, other):
+        return apply_op(OP_MUL, self, other)
+
+    def __rmul__(self, other):
+        return apply_op(OP_MUL, other, self)
+
+    def __truediv__(self, other):
+        return apply_op(OP_DIV, self, other)
+
+    def __rtruediv__(self, other):
+        return apply_op(OP_DIV, other, self)
+
+    def __neg__(self):
+        return apply_op(OP_NEG, self, None)
+
+    def __pow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        if isinstance(other, Value):
+            return apply_op(OP_POW, self, other)
+        if not is_number(other):
+            return NotImplemented
+        return apply_op(OP_POW_CONST, self, None, to_double(other, "an exponent"),
+                        FLAG_INT_EXP if isinstance(other, numbers.Integral) else 0)
+
+    def __rpow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        return apply_op(OP_POW, other, self)
+
+    def relu(self):
+        """max(0, x), micrograd's op 'ReLU'."""
+        return apply_op(OP_RELU, self, None)
+
+    def tanh(self):
+        return apply_op(OP_TANH, self, None)
+
+    def exp(self):
+        """e ** x; OverflowError where math.exp overflows."""
+        return apply_op(OP_EXP, self, None)
+
+    def log(self):
+        """The natural logarithm; ValueError for x <= 0, as math.log."""
+        return apply_op(OP_LOG, self, None)
+
+    def sigmoid(self):
+        """1 / (1 + e ** -x), in a form that never overflows."""
+        return apply_op(OP_SIGMOID, self, None)
+
+    # -- backward -----------------------------------------------------------
+
+    def backward(self):
+        """Backpropagate from this Value, as micrograd does.
+
+        Sets ``self.grad = 1``, then applies every node's local chain rule in
+        reverse topological order, adding to (not replacing) the grads of all
+        nodes reachable from here. Iterative: graph depth is unlimited.
+        """
+        cdef Graph g = Graph.__new__(Graph)
+        g.record(self.idx, False)
+        arena[self.idx].grad = 1.0
+        g.run_backward()
+
+
+class CustomValue(Value):
+    """A Value that carries Python state: a custom op's children, ``_op``, and
+    ``_backward`` (and ``_forward``, for Graph replay), kept in its ``__dict__``
+    so that Python's cycle collector sees them.
+
+    ``Value(data, _children, _op)`` returns one; so does any built-in op with a
+    CustomValue operand.
+    """
+
+
+cdef dict state_of(Value v):
+    """The __dict__ holding a CustomValue's Python state ({} for a plain Value)."""
+    try:
+        return PyObject_GenericGetDict(v, NULL)
+    except AttributeError:
+        return {}
+
+
+cdef tuple custom_children(Value v):
+    children = state_of(v).get("_children", ())
+    return children if isinstance(children, tuple) else ()
+
+
+cdef object python_hook(Value v):
+    """A CustomValue's Python _backward, or None."""
+    if not arena[v.idx].flags & FLAG_HOOK:
+        return None
+    return state_of(v).get("_backward")
+
+
+@cython.final
+cdef class _LocalBackward:
+    """The callable that ``Value._backward`` returns for a built-in op."""
+    cdef Value v
+
+    def __cinit__(self, Value v):
+        self.v = v
+
+    def __call__(self):
+        op_backward(arena, self.v.idx)
+
+    def __repr__(self):
+        return f"<local chain rule of {self.v!r}>"
+
+
+# Value(data, _children, _op) must return a CustomValue, which has a __dict__:
+# the type is chosen in tp_new, before the object exists.
+cdef newfunc base_tp_new = (<PyTypeObject*>Value).tp_new
+
+
+cdef object value_tp_new(type t, PyObject* args, PyObject* kwds):
+    if t is Value and makes_custom_op(<tuple>args, kwds):
+        t = CustomValue
+    return base_tp_new(t, args, kwds)
+
+
+cdef bint makes_custom_op(tuple args, PyObject* kwds) except -1:
+    children = args[1] if len(args) > 1 else ()
+    op = args[2] if len(args) > 2 else ''
+    if kwds != NULL:
+        children = (<dict>kwds).get("_children", children)
+        op = (<dict>kwds).get("_op", op)
+    if isinstance(children, (tuple, list, set, frozenset)):
+        return len(children) > 0 or bool(op)
+    return True
+
+
+(<PyTypeObject*>Value).tp_new = <newfunc>value_tp_new
+autograd_use_tp_new(<PyTypeObject*>Value)
+# CustomValue, created above, copied the old slot.
+(<PyTypeObject*>CustomValue).tp_new = <newfunc>value_tp_new
+
+
+# =============================================================================
+# Topological order and the backward loop
+# =============================================================================
+
+@cython.final
+cdef class Graph:
+    """A recorded graph: the nodes reachable from a root, operands first.
+
+    Replay it to recompute every node from the current leaves and backpropagate,
+    all in C, without rebuilding anything from Python. Valid while the same ops
+    run in the same order: no Python control flow that depends on the data
+    (``relu``'s branch is part of its op and is fine).
+
+    Parameters
+    ----------
+    root : Value
+        The output of the graph, usually a loss.
+
+    Examples
+    --------
+    >>> x = Value(2.0)
+    >>> y = x * x + 1
+    >>> g = Graph(y)
+    >>> x.data = 3.0
+    >>> g.forward()        # y.data is now 10.0
+    >>> g.backward()       # x.grad += 6.0
+    >>> y.data, x.grad
+    (10.0, 6.0)
+    """
+
+    def __cinit__(self):
+        self.order = NULL
+        self.size = 0
+        self.root = 0
+        self.has_python = False
+        self.pinned = False
+
+    def __init__(self, Value root not None):
+        self.record(root.idx, True)
+        self.check_replayable()
+
+    def __dealloc__(self):
+        self.release()
+
+    cdef void release(self) noexcept:
+        cdef Py_ssize_t k
+        if self.order != NULL:
+            if self.pinned:
+                for k in range(self.size):
+                    node_decref(self.order[k])
+            free(self.order)
+            self.order = NULL
+        self.size = 0
+        self.pinned = False
+
+    cdef int record(self, node_t root, bint keep) except -1:
+        """Sort the nodes reachable from root, operands first.
+
+        The nodes are pinned (a reference each) if `keep`, or if Python code
+        (a custom op's hook) will run while the order is walked: it could drop
+        the last reference to a node of the order.
+
+        Iterative DFS: a stack of node indices, with ~i marking "i's operands
+        are done". FLAG_VISITED is cleared on every exit path.
+        """
+        cdef Py_ssize_t cap = 64, top = 0, n = 0, k
+        cdef node_t* stack = <node_t*>malloc(cap * sizeof(node_t))
+        cdef node_t* order = <node_t*>malloc(cap * sizeof(node_t))
+        cdef Py_ssize_t order_cap = cap
+        cdef node_t i, c
+        cdef Node* node
+        cdef bint ok = False
+        cdef bint has_python = False
+        cdef tuple kids
+        try:
+            if stack == NULL or order == NULL:
+                raise MemoryError()
+            stack[top] = root
+            top += 1
+            while top:
+                top -= 1
+                i = stack[top]
+                if i < 0:
+                    if n == order_cap:
+                        order = <node_t*>grow_buffer(order, &order_cap)
+                    order[n] = ~i
+                    n += 1
+                    continue
+                node = &arena[i]
+                if node.flags & FLAG_VISITED:
+                    continue
+                node.flags |= FLAG_VISITED
+                if top + 3 > cap:
+                    stack = <node_t*>grow_buffer(stack, &cap)
+                stack[top] = ~i
+                top += 1
+                if node.flags & FLAG_MANAGED:
+                    has_python = True
+                if node.op == OP_CUSTOM:
+                    kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
+                    for child in kids:
+                        c = (<Value>child).idx
+                        if c and not arena[c].flags & FLAG_VISITED:
+                            if top + 1 > cap:
+                                stack = <node_t*>grow_buffer(stack, &cap)
+                            stack[top] = c
+                            top += 1
+                    continue
+                if node.rhs and not arena[node.rhs].flags & FLAG_VISITED:
+                    stack[top] = node.rhs
+                    top += 1
+                if node.lhs and not arena[node.lhs].flags & FLAG_VISITED:
+                    stack[top] = node.lhs
+                    top += 1
+            ok = True
+        finally:
+            # unmark: everything marked is in `order` or has its ~i marker on the stack
+            if order != NULL:
+                for k in range(n):
+                    arena[order[k]].flags &= ~FLAG_VISITED
+            if stack != NULL:
+                for k in range(top):
+                    if stack[k] < 0:
+                        arena[~stack[k]].flags &= ~FLAG_VISITED
+            free(stack)
+            if not ok:
+                free(order)
+        self.release()
+        self.order = order
+        self.size = n
+        self.root = root
+        self.has_python = has_python
+        self.pinned = keep or has_python
+        if self.pinned:
+            for k in range(n):
+                node_incref(order[k])
+        return 0
+
+    cdef int check_replayable(self) except -1:
+        cdef Py_ssize_t k
+        cdef node_t i
+        if not self.has_python:
+            return 0
+        for k in range(self.size):
+            i = self.order[k]
+            if arena[i].op == OP_CUSTOM and handles[i] != NULL:
+                v = <Value>handles[i]
+                if custom_children(v) and not callable(state_of(v).get("_forward")):
+                    raise ValueError(
+                        f"cannot replay custom op {v._op!r}: its _backward knows nothing of "
+                        "forward. Give its Value a `_forward` callable that recomputes "
+                        "out.data from its children, or rebuild the graph each step")
+        return 0
+
+    cdef int run_backward(self) except -1:
+        """Apply every node's chain rule, results before operands (reverse order)."""
+        cdef Py_ssize_t k
+        cdef node_t i
+        if not self.has_python:
+            for k in range(self.size - 1, -1, -1):
+                op_backward(arena, self.order[k])
+            return 0
+        for k in range(self.size - 1, -1, -1):
+            i = self.order[k]
+            if arena[i].flags & FLAG_HOOK and handles[i] != NULL:
+                hook = python_hook(<Value>handles[i])
+                if hook is not None:
+                    hook()          # may build or free Values: the arena may move
+                    continue
+            op_backward(arena, i)
+        return 0
+
+    def forward(self):
+        """Recompute every non-leaf node's data from its operands, in order, and
+        zero its grad, so that the next backward gives a fresh graph's gradients.
+
+        Leaves (parameters, inputs, constants) keep their data and grads.
+        Raises the error the op raises eagerly (ZeroDivisionError, ...).
+        """
+        cdef Py_ssize_t k
+        cdef node_t i
+        cdef Node* n
+        cdef int err = ERR_NONE
+        for k in range(self.size):
+            i = self.order[k]
+            n = &arena[i]
+            if n.op == OP_LEAF:
+                continue
+            if n.op == OP_CUSTOM:
+                fwd = state_of(<Value>handles[i]).get("_forward") if handles[i] != NULL else None
+                if fwd is not None:
+                    fwd()           # may move the arena
+                    arena[i].grad = 0.0
+                continue
+            n.data = op_forward(n.op, arena[n.lhs].data, arena[n.rhs].data, n.cst, &err)
+            n.grad = 0.0
+            if err:
+                raise_forward_error(err, n.op)
+
+    def backward(self):
+        """root.grad = 1, then every node's chain rule in reverse order (C loop)."""
+        if self.size == 0:
+            raise ValueError("this Graph was released")
+        arena[self.root].grad = 1.0
+        self.run_backward()
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        return f"Graph({self.size} nodes)"
+
+
+cdef void* grow_buffer(void* buf, Py_ssize_t* cap) except NULL:
+    cdef void* new_buf = realloc(buf, 2 * cap[0] * sizeof(node_t))
+    if new_buf == NULL:
+        raise MemoryError()
+    cap[0] *= 2
+    return new_buf
+
+
+# =============================================================================
+# Bulk data: many Values' data and grads in one C loop
+# =============================================================================
+
+@cython.final
+cdef class ValueVector:
+    """A fixed list of Values whose data and grads move to and from numpy arrays.
+
+    Parameters
+    ----------
+    values : iterable of Value
+        For example ``model.parameters()``. Their nodes stay alive as long as
+        this vector does.
+
+    Examples
+    --------
+    >>> params = ValueVector([Value(1.0), Value(2.0)])
+    >>> params.data
+    array([1., 2.])
+    >>> params.data = params.data - 0.5
+    >>> params.data
+    array([0.5, 1.5])
+    """
+
+    def __cinit__(self, values):
+        self.nodes = NULL
+        self.size = 0
+        seq = list(values)
+        cdef Py_ssize_t n = len(seq), k
+        for v in seq:
+            if not isinstance(v, Value):
+                raise TypeError(f"ValueVector holds Values, not {type(v).__name__}")
+        self.nodes = <node_t*>malloc((n if n else 1) * sizeof(node_t))
+        if self.nodes == NULL:
+            raise MemoryError()
+        for k in range(n):
+            self.nodes[k] = (<Value>seq[k]).idx
+            node_incref(self.nodes[k])
+        self.size = n
+
+    def __dealloc__(self):
+        cdef Py_ssize_t k
+        if self.nodes != NULL:
+            for k in range(self.size):
+                node_decref(self.nodes[k])
+            free(self.nodes)
+
+    def __len__(self):
+        return self.size
+
+    @property
+    def data(self):
+        """The data of every Value, as a new float64 array."""
+        out = np.empty(self.size, dtype=np.float64)
+        cdef double[::1] view = out
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            view[k] = arena[self.nodes[k]].data
+        return out
+
+    @data.setter
+    def data(self, values):
+        cdef const double[::1] view = self._checked(values, "data")
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            arena[self.nodes[k]].data = view[k]
+
+    @property
+    def grad(self):
+        """The grad of every Value, as a new float64 array."""
+        out = np.empty(self.size, dtype=np.float64)
+        cdef double[::1] view = out
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            view[k] = arena[self.nodes[k]].grad
+        return out
+
+    @grad.setter
+    def grad(self, values):
+        cdef const double[::1] view = self._checked(values, "grad")
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            arena[self.nodes[k]].grad = view[k]
+
+    def zero_grad(self):
+        """Set every grad to 0."""
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            arena[self.nodes[k]].grad = 0.0
+
+    def sgd_step(self, double lr):
+        """data -= lr * grad for every Value, micrograd's update, in one C loop."""
+        cdef Py_ssize_t k
+        cdef Node* n
+        for k in range(self.size):
+            n = &arena[self.nodes[k]]
+            n.data -= lr * n.grad
+
+    cdef object _checked(self, values, str what):
+        arr = np.ascontiguousarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(self.size, arr, dtype=np.float64)
+        if arr.shape != (self.size,):
+            raise ValueError(f"{what} must have shape ({self.size},), not {arr.shape}")
+        return arr
+
+    def __repr__(self):
+        return f"ValueVector({self.size} values)"

@@ -1,0 +1,9 @@
+"""autograd: micrograd's scalar ``Value``, compiled.
+
+Replace ``from micrograd.engine import Value`` with ``from autograd.engine import
+Value`` (or ``from autograd import Value``) and nothing changes but the speed.
+"""
+from autograd.engine import CustomValue, Graph, Value, ValueVector
+
+__all__ = ["Value", "CustomValue", "Graph", "ValueVector"]
+__version__ = "0.1.0"

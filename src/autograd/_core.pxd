@@ -1,0 +1,73 @@
+# Declarations of the compiled core; the implementation is in _core.pyx.
+#
+# Every graph node lives in one C array, the arena, as a `Node`. A `Value` is
+# a handle that holds only the index of its node.
+
+from libc.stdint cimport int32_t, uint8_t, uint32_t
+
+# Index of a node in the arena. Slot 0 is the null node: "no operand".
+ctypedef int32_t node_t
+
+
+# The op codes. Their names, forward formulas and local chain rules are the op
+# table in _core.pyx (OP_NAMES, op_forward, op_backward).
+cdef enum Op:
+    OP_LEAF        # a Value made from a number: no operands
+    OP_ADD         # a + b
+    OP_SUB         # a - b
+    OP_MUL         # a * b
+    OP_DIV         # a / b
+    OP_NEG         # -a
+    OP_POW_CONST   # a ** c, c a number stored in Node.cst
+    OP_POW         # a ** b, b a Value
+    OP_RELU
+    OP_TANH
+    OP_EXP
+    OP_LOG
+    OP_SIGMOID
+    OP_CUSTOM      # made by Value(data, _children, _op): its rules are Python code
+    N_OPS
+
+
+# Node.flags bits.
+cdef enum:
+    FLAG_VISITED = 1   # set during a topological sort, cleared before it returns
+    FLAG_NAMED = 2     # the node has an entry in the names side table
+    FLAG_MANAGED = 4   # its Value carries Python state (children, hooks) in a __dict__
+    FLAG_HOOK = 8      # its Value's __dict__ holds a Python `_backward`
+    FLAG_INT_EXP = 16  # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
+
+
+cdef struct Node:
+    double data
+    double grad
+    double cst        # the op's constant (the exponent of OP_POW_CONST)
+    node_t lhs        # first operand; while the slot is free: the next free slot
+    node_t rhs        # second operand
+    uint32_t refs     # parents + Value handles that refer to this node
+    uint8_t op        # an Op
+    uint8_t flags     # FLAG_* bits
+
+
+cdef class Value:
+    cdef node_t idx
+
+
+cdef class Graph:
+    cdef node_t* order      # postorder: operands before results
+    cdef Py_ssize_t size
+    cdef node_t root
+    cdef bint has_python    # some node runs Python code (a custom op)
+    cdef bint pinned        # holds a reference on every node in `order`
+
+    cdef void release(self) noexcept
+    cdef int record(self, node_t root, bint keep) except -1
+    cdef int check_replayable(self) except -1
+    cdef int run_backward(self) except -1
+
+
+cdef class ValueVector:
+    cdef node_t* nodes
+    cdef Py_ssize_t size
+
+    cdef object _checked(self, values, str what)
