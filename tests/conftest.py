@@ -1,0 +1,239 @@
+"""Shared fixtures: a seeded random-program generator, a runner that plays one program
+on any micrograd-style ``Value`` class, and micrograd's demo loss.
+
+A *program* is a list of leaf values plus a list of steps; step k makes node
+``n_leaves + k`` from earlier nodes (any earlier node, so nodes are reused and the
+graph is a DAG) and constants. The generator simulates every step with Python
+floats and rejects steps that leave a safe domain (division by ~0, a non-positive
+base under a fractional exponent, relu near its kink, overflow, heavy cancellation),
+so the same program runs without error on every engine, and finite differences
+through it are smooth.
+"""
+import math
+import random
+
+import pytest
+
+# ops micrograd 0.1.0 has (its - and / are built from + * **); sum is Python's sum()
+MICROGRAD_OPS = ("add", "addc", "radd", "mul", "mulc", "rmul", "sub", "subc", "rsub",
+                 "div", "divc", "rdiv", "neg", "powi", "powf", "relu", "sum")
+# ops for which micrograd and we build the same nodes: two backward()s agree too
+SAME_STRUCTURE_OPS = ("add", "addc", "radd", "mul", "mulc", "rmul", "powi", "powf",
+                      "relu", "sum")
+# everything we have
+ALL_OPS = MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow")
+
+BOUND = 50.0        # |data| of every node stays below this
+MIN_DEN = 0.25      # |divisor| and bases of negative / fractional powers stay above this
+KINK = 0.02         # relu inputs are exactly 0 or at least this far from it
+
+
+class Program:
+    def __init__(self, leaves, steps, seed):
+        self.leaves = leaves        # leaf data (floats, some ints)
+        self.steps = steps          # (op, operand node indices, constant)
+        self.seed = seed
+
+    def __repr__(self):
+        return f"Program(seed={self.seed}, leaves={self.leaves}, steps={self.steps})"
+
+
+def _simulate(op, xs, c):
+    """The float result of one step (raises or returns None outside the safe domain)."""
+    a = xs[0] if xs else None
+    b = xs[1] if len(xs) > 1 else None
+    if op in ("add", "addc", "radd", "sub", "subc", "rsub", "sum"):
+        if op == "sum":
+            r, parts = sum(xs), xs
+        else:
+            x, y = {"add": (a, b), "addc": (a, c), "radd": (c, a),
+                    "sub": (a, b), "subc": (a, c), "rsub": (c, a)}[op]
+            r = x - y if "sub" in op else x + y
+            parts = (x, y)
+        # heavy cancellation would magnify the last-bit differences of / (below)
+        if r != 0.0 and abs(r) < 0.01 * max(abs(p) for p in parts):
+            return None
+        return r
+    if op in ("mul", "mulc", "rmul"):
+        return a * (b if op == "mul" else c)
+    if op in ("div", "divc", "rdiv"):
+        x, y = {"div": (a, b), "divc": (a, c), "rdiv": (c, a)}[op]
+        return x / y if abs(y) >= MIN_DEN else None
+    if op == "neg":
+        return -a
+    if op == "powi":
+        return a ** c if c > 0 or abs(a) >= MIN_DEN else None
+    if op == "powf":
+        return a ** c if a >= MIN_DEN else None
+    if op == "relu":
+        return max(a, 0.0) if a == 0.0 or abs(a) >= KINK else None
+    if op == "tanh":
+        return math.tanh(a)
+    if op == "exp":
+        return math.exp(a) if a <= 3.5 else None
+    if op == "log":
+        return math.log(a) if a >= MIN_DEN else None
+    if op == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-a)) if a > -30 else 0.0
+    if op == "powv":
+        return a ** b if a >= MIN_DEN and abs(b) <= 3 else None
+    if op == "rpow":
+        return c ** a if abs(a) <= 3 else None
+    raise AssertionError(op)
+
+
+def _constant(rng, op):
+    if op == "powi":
+        return rng.choice((1, 2, 2, 3, -1, -1, -2))
+    if op == "powf":
+        return rng.choice((0.5, -0.5, 1.5, 2.0, rng.uniform(-1.5, 2.5)))
+    if op == "rpow":
+        return rng.uniform(0.3, 3.0)
+    if rng.random() < 0.3:
+        return rng.choice((-3, -2, -1, 1, 2, 3))       # int constants, as users write them
+    return rng.uniform(-3.0, 3.0)
+
+
+def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
+    """A random program using `ops`, the same for the same seed."""
+    rng = random.Random(seed)
+    n_leaves = n_leaves or rng.randint(2, 5)
+    n_steps = n_steps or rng.randint(6, 25)
+    leaves = [rng.choice((-2, -1, 1, 2, 3)) if rng.random() < 0.15
+              else rng.choice((-1, 1)) * rng.uniform(0.3, 3.0) for _ in range(n_leaves)]
+    vals = [float(x) for x in leaves]
+    used = [False] * n_leaves
+    steps = []
+    unary = ("neg", "powi", "powf", "relu", "tanh", "exp", "log", "sigmoid", "rpow",
+             "addc", "radd", "mulc", "rmul", "subc", "rsub", "divc", "rdiv")
+    while len(steps) < n_steps:
+        for _ in range(50):
+            op = rng.choice(ops)
+            pick = lambda: rng.randrange(len(vals)) if rng.random() < 0.4 else \
+                rng.randrange(max(0, len(vals) - 4), len(vals))     # favour recent: depth
+            if op == "sum":
+                args = tuple(pick() for _ in range(rng.randint(2, 4)))
+            elif op in unary:
+                args = (pick(),)
+            else:
+                args = (pick(), pick())        # may be the same node twice
+            c = _constant(rng, op)
+            if op in ("divc", "rdiv") and c == 0:
+                continue
+            try:
+                r = _simulate(op, [vals[i] for i in args], c)
+            except (ArithmeticError, ValueError):
+                r = None
+            if r is not None and not isinstance(r, complex) and math.isfinite(r) \
+                    and abs(r) <= BOUND:
+                break
+        else:
+            continue
+        steps.append((op, args, c))
+        vals.append(float(r))
+        used.append(False)
+        for i in args:
+            used[i] = True
+    # the output: Python's sum() of every node nothing else used, so all nodes count
+    sinks = tuple(i for i, u in enumerate(used) if not u)
+    steps.append(("sum", sinks, None))
+    return Program(leaves, steps, seed)
+
+
+def run_program(prog, V, leaf_data=None):
+    """Play `prog` on Value class `V`; returns all its nodes (leaves first; last = output).
+
+    `leaf_data` replaces the program's leaf values; its Values are used as the leaves."""
+    nodes = [x if isinstance(x, V) else V(x)
+             for x in (prog.leaves if leaf_data is None else leaf_data)]
+    for op, args, c in prog.steps:
+        a = nodes[args[0]]
+        b = nodes[args[1]] if len(args) > 1 else None
+        if op == "add":
+            r = a + b
+        elif op == "addc":
+            r = a + c
+        elif op == "radd":
+            r = c + a
+        elif op == "mul":
+            r = a * b
+        elif op == "mulc":
+            r = a * c
+        elif op == "rmul":
+            r = c * a
+        elif op == "sub":
+            r = a - b
+        elif op == "subc":
+            r = a - c
+        elif op == "rsub":
+            r = c - a
+        elif op == "div":
+            r = a / b
+        elif op == "divc":
+            r = a / c
+        elif op == "rdiv":
+            r = c / a
+        elif op == "neg":
+            r = -a
+        elif op in ("powi", "powf"):
+            r = a ** c
+        elif op == "relu":
+            r = a.relu()
+        elif op == "sum":
+            r = sum(nodes[i] for i in args)
+        elif op == "tanh":
+            r = a.tanh()
+        elif op == "exp":
+            r = a.exp()
+        elif op == "log":
+            r = a.log()
+        elif op == "sigmoid":
+            r = a.sigmoid()
+        elif op == "powv":
+            r = a ** b
+        elif op == "rpow":
+            r = c ** a
+        else:
+            raise AssertionError(op)
+        nodes.append(r)
+    return nodes
+
+
+def demo_loss(model, X, y, V):
+    """micrograd's demo.ipynb loss: SVM max-margin loss + L2 regularization, whole batch."""
+    inputs = [list(map(V, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    alpha = 1e-4
+    reg_loss = alpha * sum((p * p for p in model.parameters()))
+    return data_loss + reg_loss
+
+
+def assert_close(ours, theirs, rel=1e-9, abs_=1e-12, what=""):
+    assert math.isclose(ours, theirs, rel_tol=rel, abs_tol=abs_), \
+        f"{what}: ours {ours!r} != expected {theirs!r}"
+
+
+@pytest.fixture(scope="session")
+def programs():
+    """The program toolkit: make / run / op sets."""
+    class Toolkit:
+        make = staticmethod(make_program)
+        run = staticmethod(run_program)
+        MICROGRAD_OPS = globals()["MICROGRAD_OPS"]
+        SAME_STRUCTURE_OPS = globals()["SAME_STRUCTURE_OPS"]
+        ALL_OPS = globals()["ALL_OPS"]
+    return Toolkit
+
+
+@pytest.fixture(scope="session")
+def moons_loss():
+    """micrograd's demo loss, ``moons_loss(model, X, y, Value)``."""
+    return demo_loss
+
+
+@pytest.fixture(scope="session")
+def close():
+    """``close(ours, expected, rel=1e-9, abs_=1e-12, what='')`` asserts math.isclose."""
+    return assert_close
