@@ -4,6 +4,9 @@ Replace ``from micrograd.engine import Value`` with ``from autograd.engine impor
 Value`` (or ``from autograd import Value``) and nothing changes but the speed.
 """
 from autograd.engine import CustomValue, Graph, Value, ValueVector
+from autograd.gradcheck import GradcheckError, gradcheck
+from autograd.viz import draw_dot, trace
 
-__all__ = ["Value", "CustomValue", "Graph", "ValueVector"]
+__all__ = ["Value", "CustomValue", "Graph", "ValueVector", "draw_dot", "trace", "gradcheck",
+           "GradcheckError"]
 __version__ = "0.1.0"

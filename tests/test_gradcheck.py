@@ -1,0 +1,189 @@
+"""gradcheck: catches wrong chain rules, passes on every built-in op, leaves inputs alone."""
+import math
+import re
+
+import numpy as np
+import pytest
+
+import autograd._core
+from autograd import GradcheckError, Value, gradcheck
+
+RNG_SEED = 20240603
+
+
+def tanh_op(x, wrong=False):
+    """tanh as a custom op, micrograd's way; `wrong` forgets the square in 1 - t**2."""
+    t = math.tanh(x.data)
+    out = Value(t, (x,), "tanh")
+
+    def _backward():
+        x.grad += ((1 - t) if wrong else (1 - t ** 2)) * out.grad
+    out._backward = _backward
+    return out
+
+
+# Every built-in op, on operands where it is smooth (away from relu's kink, log's and
+# division's poles, negative bases of fractional powers). Keyed by the `_op` it makes.
+BUILTIN = {
+    "+": (lambda x, y: x + y, 2),
+    "-": (lambda x, y: x - y, 2),
+    "*": (lambda x, y: x * y, 2),
+    "/": (lambda x, y: x / (y * y + 0.5), 2),
+    "neg": (lambda x: -x, 1),
+    "**2": (lambda x: x ** 2, 1),
+    "**3": (lambda x: x ** 3, 1),
+    "**-1": (lambda x: (x * x + 0.5) ** -1, 1),
+    "**0.5": (lambda x: (x * x + 0.5) ** 0.5, 1),
+    "**": (lambda x, y: (x * x + 0.5) ** y, 2),
+    "ReLU": (lambda x: x.relu(), 1),
+    "tanh": (lambda x: x.tanh(), 1),
+    "exp": (lambda x: x.exp(), 1),
+    "log": (lambda x: (x * x + 0.5).log(), 1),
+    "sigmoid": (lambda x: x.sigmoid(), 1),
+    # a number on the left: __radd__, __rsub__, __rmul__, __rtruediv__, __rpow__
+    "number + x": (lambda x: 2.5 + x, 1),
+    "number - x": (lambda x: 2.5 - x, 1),
+    "number * x": (lambda x: 2.5 * x, 1),
+    "number / x": (lambda x: 2.5 / (x * x + 0.5), 1),
+    "number ** x": (lambda x: 2.5 ** x, 1),
+}
+
+
+def test_every_builtin_op_is_covered():
+    ops = {f(*[Value(0.7)] * n)._op for f, n in BUILTIN.values()}
+    assert set(autograd._core.OP_NAMES) - {""} <= ops
+
+
+@pytest.mark.parametrize("op", BUILTIN)
+def test_builtin_ops_pass_at_many_points(op):
+    f, arity = BUILTIN[op]
+    rng = np.random.default_rng(RNG_SEED)
+    for point in rng.uniform(-3, 3, size=(200, arity)):
+        if op == "ReLU" and abs(point[0]) < 1e-3:
+            continue        # the kink: no derivative to compare
+        assert gradcheck(f, [Value(float(p)) for p in point])
+
+
+def test_catches_a_wrong_custom_backward():
+    x = Value(0.8, name="x")
+    assert gradcheck(tanh_op, [x])
+    with pytest.raises(GradcheckError) as err:
+        gradcheck(lambda x: tanh_op(x, wrong=True), [x])
+    analytic = 1 - math.tanh(0.8)
+    numeric = 1 - math.tanh(0.8) ** 2
+    message = str(err.value)
+    assert "input 0 ('x', data 0.8)" in message
+    assert f"analytic {analytic!r}" in message
+    found = float(re.search(r"numeric (\S+)", message)[1])
+    assert found == pytest.approx(numeric, rel=1e-8)
+
+
+def test_message_lists_only_the_disagreeing_inputs():
+    a, b, c = Value(0.3, name="a"), Value(-0.4), Value(1.1, name="c")
+    with pytest.raises(GradcheckError) as err:
+        gradcheck(lambda a, b, c: tanh_op(a, wrong=True) * b + tanh_op(c, wrong=True), [a, b, c])
+    lines = str(err.value).splitlines()
+    assert "for 2 of 3 inputs" in lines[0]
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "input 0 ('a', data 0.3)", "input 2 ('c', data 1.1)"]
+
+
+def test_is_an_assertion_error():
+    assert issubclass(GradcheckError, AssertionError)
+
+
+def test_raise_exception_false_returns_false():
+    x = Value(0.8)
+    assert gradcheck(lambda x: tanh_op(x, wrong=True), x, raise_exception=False) is False
+    assert gradcheck(tanh_op, x, raise_exception=False) is True
+
+
+def test_restores_data_and_grads():
+    x, y = Value(0.8), Value(-1.25)
+    x.grad, y.grad = 5.0, -7.0
+    gradcheck(lambda x, y: x * y.tanh(), [x, y])
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda x, y: tanh_op(x, wrong=True) * y, [x, y])
+    assert (x.data, x.grad, y.data, y.grad) == (0.8, 5.0, -1.25, -7.0)
+
+
+def test_restores_when_f_raises():
+    x = Value(1e-7)
+    x.grad = 2.0
+    with pytest.raises(ValueError, match="math domain error"):
+        gradcheck(lambda x: x.log(), [x], eps=1e-6)       # x - eps < 0
+    assert (x.data, x.grad) == (1e-7, 2.0)
+
+
+def test_tolerances():
+    x = Value(1.0)
+    # the analytic gradient is off by 1e-4 relative to the true 2.0
+    def f(x):
+        out = Value(x.data ** 2, (x,), "sq")
+        def _backward():
+            x.grad += 2.0002 * x.data * out.grad
+        out._backward = _backward
+        return out
+    assert gradcheck(f, [x], atol=0, rtol=1e-3)
+    assert not gradcheck(f, [x], atol=0, rtol=1e-5, raise_exception=False)
+    assert gradcheck(f, [x], atol=1e-3, rtol=0)
+
+
+def test_nan_gradient_disagrees():
+    def f(x):
+        out = Value(2 * x.data, (x,), "nan grad")
+        def _backward():
+            x.grad += math.nan * out.grad
+        out._backward = _backward
+        return out
+    assert gradcheck(f, [Value(1.0)], raise_exception=False) is False
+
+
+def test_type_errors():
+    with pytest.raises(TypeError, match="input 0 must be a Value"):
+        gradcheck(lambda x: x, [1.0])
+    with pytest.raises(TypeError, match="f must return a Value"):
+        gradcheck(lambda x: 1.0, [Value(1.0)])
+
+
+# -- random programs ------------------------------------------------------------------
+# A program is a list of steps (op, operand indices) over a growing list of Values that
+# starts with the inputs; f runs it and returns the last Value. Ops are smooth on all
+# reals, so that any program at any point has a gradient to check.
+
+SMOOTH = [(f, n) for op, (f, n) in BUILTIN.items() if op != "ReLU"]
+
+
+def random_program(rng, n_inputs, n_steps):
+    return [(int(k), tuple(int(i) for i in rng.integers(0, n_inputs + s, SMOOTH[k][1])))
+            for s, k in enumerate(rng.integers(0, len(SMOOTH), n_steps))]
+
+
+def run(program):
+    def f(*inputs):
+        values = list(inputs)
+        for k, args in program:
+            values.append(SMOOTH[k][0](*(values[i] for i in args)).tanh())   # tanh: stay small
+        return values[-1]
+    return f
+
+
+def test_random_programs():
+    rng = np.random.default_rng(RNG_SEED)
+    for _ in range(300):
+        n_inputs = int(rng.integers(1, 4))
+        program = random_program(rng, n_inputs, int(rng.integers(1, 8)))
+        inputs = [Value(float(v)) for v in rng.uniform(-2, 2, n_inputs)]
+        assert gradcheck(run(program), inputs), program
+
+
+def test_random_programs_with_one_wrong_op_fail():
+    rng = np.random.default_rng(RNG_SEED + 1)
+    for _ in range(50):
+        program = random_program(rng, 2, int(rng.integers(1, 5)))
+        inputs = [Value(float(v)) for v in rng.uniform(-2, 2, 2)]
+
+        def f(x, y, body=run(program)):
+            wrong = tanh_op(x, wrong=True)
+            return body(wrong, y) + wrong      # x reaches the output whatever the program
+        assert not gradcheck(f, inputs, raise_exception=False), program
