@@ -58,6 +58,27 @@ def test_constructor_positional_micrograd_signature():
     assert c.data == 3.0 and c._prev == {a, b} and c._op == "+" and c.name == "c"
 
 
+def test_label_is_keyword_only():
+    with pytest.raises(TypeError):
+        Value(1.0, (), "", "n", "l")
+    with pytest.raises(TypeError):
+        Value()
+
+
+def test_interior_node_reached_through_prev_after_its_handle_died():
+    """A node outlives its Value object; _prev hands out a new one with its data/grad."""
+    a, b = Value(2.0), Value(3.0)
+    c = (a * b) + 1                     # the Value of a * b is dropped here
+    c.backward()
+    (m,) = [v for v in c._prev if v.data == 6.0]
+    assert (m._op, m.grad, m._prev) == ("*", 1.0, {a, b})
+    m.name = "m"
+    del m
+    gc.collect()
+    (m,) = [v for v in c._prev if v.data == 6.0]
+    assert m.name == "m"
+
+
 def test_name_and_label_alias():
     v = Value(1.0, name="x")
     assert v.name == v.label == "x"
@@ -337,6 +358,22 @@ def test_nn_reprs_and_weights_equal_micrograds(make):
     assert repr(ours) == repr(theirs)
     assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
     assert all(type(p) is Value for p in ours.parameters())
+
+
+def test_demo_loss_with_numpy_inputs_as_in_micrograds_notebook(moons_loss):
+    """The notebook feeds numpy rows and integer numpy labels straight in."""
+    from autograd.datasets import make_moons
+    X, y = make_moons(n_samples=10, seed=3)
+    random.seed(0)
+    model = MLP(2, [4, 1])
+    from_numpy = moons_loss(model, X, y.astype(np.int64), Value)
+    from_lists = moons_loss(model, X.tolist(), [int(t) for t in y], Value)
+    assert type(from_numpy) is Value and from_numpy.data == from_lists.data
+    from_numpy.backward()
+    g1 = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    from_lists.backward()
+    assert g1 == [p.grad for p in model.parameters()]
 
 
 def test_nn_forward_and_zero_grad():
