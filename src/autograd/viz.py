@@ -110,6 +110,12 @@ def draw_dot(root, format="svg", rankdir="LR", max_nodes=MAX_NODES):
         If `rankdir` is not 'LR' or 'TB', or the graph has more than
         `max_nodes` Values.
 
+    Notes
+    -----
+    Names may hold any text: ``| { } < > \\ "`` are escaped, so the picture
+    shows them as written. Graphviz itself trims spaces at the ends of a record
+    field and shows a run of spaces as one; a line break is shown as a space.
+
     Examples
     --------
     >>> from autograd import Value
