@@ -22,7 +22,7 @@ dropped graph of custom ops is collected by one ``gc.collect()``.
 """
 
 cimport cython
-from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject, newfunc
 from cpython.ref cimport Py_DECREF, Py_INCREF
@@ -33,13 +33,11 @@ from libc.math cimport isfinite, isinf, isnan
 from libc.math cimport log as c_log
 from libc.math cimport pow as c_pow
 from libc.math cimport tanh as c_tanh
-from libc.stdint cimport INT32_MAX, int32_t, uint8_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memset
 
 import numbers
-
-import numpy as np
 
 cdef extern from "Python.h":
     object PyObject_GenericGetDict(object o, void* context)
@@ -48,8 +46,10 @@ cdef extern from *:
     """
     /* Cython gives extension types a vectorcall constructor that skips tp_new. */
     static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
+    #define count_trailing_zeros(x) __builtin_ctzll(x)
     """
     void autograd_use_tp_new(PyTypeObject* t)
+    int count_trailing_zeros(uint64_t x) noexcept nogil
 
 
 # =============================================================================
@@ -87,8 +87,8 @@ cdef inline double float_pow(double a, double b, int* err) noexcept nogil:
     return r
 
 
-cdef inline double op_forward(uint8_t op, double a, double b, double c, int* err) noexcept nogil:
-    """The data of an `op` node whose operands hold `a` and `b` and whose constant is `c`."""
+cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept nogil:
+    """The data of an `op` node whose operands hold `a` and `b`."""
     cdef double e
     if op == OP_ADD:
         return a + b
@@ -103,9 +103,7 @@ cdef inline double op_forward(uint8_t op, double a, double b, double c, int* err
         return a / b
     if op == OP_NEG:
         return -a
-    if op == OP_POW_CONST:
-        return float_pow(a, c, err)
-    if op == OP_POW:
+    if op == OP_POW or op == OP_POW_CONST:
         return float_pow(a, b, err)
     if op == OP_RELU:
         return 0.0 if a < 0.0 else a          # micrograd: 0 if x < 0 else x (nan stays nan)
@@ -155,9 +153,11 @@ cdef inline void op_backward(Node* nodes, node_t i) noexcept nogil:
     elif op == OP_NEG:
         nodes[n.lhs].grad -= g
     elif op == OP_POW_CONST:
-        nodes[n.lhs].grad += (n.cst * c_pow(a, n.cst - 1.0)) * g
+        if b != 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
+            nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
     elif op == OP_POW:
-        nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
+        if b != 0.0:
+            nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
         # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
         if not (a == 0.0 and b >= 0.0):
             nodes[n.rhs].grad += n.data * c_log(a) * g
@@ -192,27 +192,34 @@ cdef void raise_forward_error(int err, uint8_t op) except *:
 # The arena
 # =============================================================================
 # One growable array of Nodes, and beside it, per node, its live Value handle
-# (borrowed; NULL if none). Freed slots form a list threaded through Node.lhs.
+# (borrowed; NULL if none). Free slots are bits in `free_bits`, reused lowest
+# address first: a graph built step after step in a training loop then lies in
+# creation order, and the passes over it (sort, backward, free) walk memory
+# nearly in sequence instead of at random.
 
 cdef Node* arena = NULL
 cdef PyObject** handles = NULL
-cdef node_t capacity = 0
-cdef node_t n_used = 1          # slot 0 is the null node
-cdef node_t free_head = 0       # first free slot, 0 if none
+cdef uint64_t* free_bits = NULL  # bit i of word i // 64: slot i is free
+cdef Py_ssize_t free_hint = 0   # no word below this one has a free bit
+cdef node_t capacity = 0        # a multiple of 64
+cdef node_t n_used = 1          # slots ever handed out; slot 0 is the null node
+cdef node_t n_free = 0
 cdef Py_ssize_t n_live = 0
 
 # Side table for names: node index -> str, for nodes with FLAG_NAMED.
 cdef dict names = {}
 
+DEF MAX_NODES = 2147483584       # the largest multiple of 64 below 2**31
+
 
 cdef int arena_grow() except -1:
     """Double the arena (sklearn's safe_realloc pattern: never lose the old block)."""
-    global arena, handles, capacity
+    global arena, handles, free_bits, capacity
     cdef Py_ssize_t new_cap = 1024 if capacity == 0 else 2 * <Py_ssize_t>capacity
-    if new_cap > INT32_MAX:
-        new_cap = INT32_MAX
+    if new_cap > MAX_NODES:
+        new_cap = MAX_NODES
     if new_cap <= capacity:
-        raise MemoryError("the autograd arena is full (2**31 - 1 nodes)")
+        raise MemoryError(f"the autograd arena is full ({MAX_NODES} nodes)")
     cdef Node* new_nodes = <Node*>realloc(arena, new_cap * sizeof(Node))
     if new_nodes == NULL:
         raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
@@ -222,6 +229,11 @@ cdef int arena_grow() except -1:
         raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
     handles = new_handles
     memset(&handles[capacity], 0, (new_cap - capacity) * sizeof(PyObject*))
+    cdef uint64_t* new_bits = <uint64_t*>realloc(free_bits, new_cap // 64 * sizeof(uint64_t))
+    if new_bits == NULL:
+        raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
+    free_bits = new_bits
+    memset(&free_bits[capacity // 64], 0, (new_cap - capacity) // 64 * sizeof(uint64_t))
     if capacity == 0:
         memset(&arena[0], 0, sizeof(Node))   # the null node: data 0, never freed
         arena[0].refs = 1
@@ -229,29 +241,62 @@ cdef int arena_grow() except -1:
     return 0
 
 
+cdef inline node_t take_free_slot(Py_ssize_t max_words) noexcept nogil:
+    """The lowest free slot among the next `max_words` words from the hint, or 0.
+
+    Every all-used word passed over raises the hint for good (until a slot
+    below it is freed), so the scanning costs O(1) per allocation amortized.
+    """
+    global free_hint, n_free
+    cdef Py_ssize_t w = free_hint
+    cdef Py_ssize_t end = (<Py_ssize_t>n_used + 63) // 64
+    if w + max_words < end:
+        end = w + max_words
+    while w < end and free_bits[w] == 0:
+        w += 1
+    free_hint = w
+    if w == end:
+        return 0
+    cdef uint64_t word = free_bits[w]
+    free_bits[w] = word & (word - 1)
+    n_free -= 1
+    return <node_t>(w * 64 + count_trailing_zeros(word))
+
+
+cdef inline void give_back_slot(node_t i) noexcept nogil:
+    global free_hint, n_free
+    free_bits[i // 64] |= (<uint64_t>1) << (i % 64)
+    n_free += 1
+    if i // 64 < free_hint:
+        free_hint = i // 64
+
+
 arena_grow()                    # slot 0, the null node, exists from import on
 
 
 cdef inline node_t node_alloc(uint8_t op, double data, node_t lhs, node_t rhs,
-                              double cst, uint8_t flags) except 0:
+                              uint8_t flags) except 0:
     """A new node with one reference (its creator's); takes a reference on each operand."""
-    global free_head, n_used, n_live
-    cdef node_t i
-    if free_head:
-        i = free_head
-        free_head = arena[i].lhs
-    else:
-        if n_used >= capacity:
+    global n_used, n_live
+    cdef node_t i = take_free_slot(64) if n_free else 0
+    if i == 0:
+        if n_used < capacity:
+            i = n_used
+            n_used += 1
+        elif n_free:                     # full: search all before growing
+            i = take_free_slot(capacity // 64)
+        else:
             arena_grow()
-        i = n_used
-        n_used += 1
+            i = n_used
+            n_used += 1
     cdef Node* n = &arena[i]
     n.data = data
     n.grad = 0.0
-    n.cst = cst
     n.lhs = lhs
     n.rhs = rhs
     n.refs = 1
+    n.level = 1 + max(arena[lhs].level, arena[rhs].level) if lhs or rhs else 0
+    n.mark = 0
     n.op = op
     n.flags = flags
     arena[lhs].refs += 1       # slot 0 absorbs the increments of missing operands
@@ -266,7 +311,7 @@ cdef void node_free_cascade(node_t i) noexcept:
     Dying nodes are chained through their `refs` field, which is theirs to use
     once it is 0. No user code runs here: names are exact str in a dict.
     """
-    global free_head, n_live
+    global n_live
     cdef node_t pending = i
     cdef node_t child
     cdef int k
@@ -286,10 +331,7 @@ cdef void node_free_cascade(node_t i) noexcept:
                     arena[child].refs = <uint32_t>pending
                     pending = child
         n.flags = 0
-        n.op = OP_LEAF
-        n.rhs = 0
-        n.lhs = free_head
-        free_head = i
+        give_back_slot(i)
         n_live -= 1
 
 
@@ -353,17 +395,17 @@ cdef inline Value handle_of(node_t i):
 
 
 cdef inline object make_result(type kind, uint8_t op, double data, node_t lhs, node_t rhs,
-                               double cst, uint8_t flags):
+                               uint8_t flags):
     """A new Value of type `kind` on a new node (its Python object first: allocating it
     may run the cycle collector, which may free nodes and move the arena)."""
     cdef Value out = kind.__new__(kind)
-    out.idx = node_alloc(op, data, lhs, rhs, cst, flags)
+    out.idx = node_alloc(op, data, lhs, rhs, flags)
     handles[out.idx] = <PyObject*>out
     return out
 
 
-cdef object apply_op(uint8_t op, object a, object b, double cst=0.0, uint8_t flags=0):
-    """`a op b` (b None for unary ops, and for a ** number with c in `cst`).
+cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
+    """`a op b` (b None for unary ops).
 
     Either operand may be a number (it becomes a constant leaf, as in micrograd);
     anything else gives NotImplemented, so Python raises TypeError.
@@ -389,18 +431,18 @@ cdef object apply_op(uint8_t op, object a, object b, double cst=0.0, uint8_t fla
             b_const = True
         else:
             return NotImplemented
-    cdef double data = op_forward(op, da, db, cst, &err)
+    cdef double data = op_forward(op, da, db, &err)
     if err:
         raise_forward_error(err, op)
     # A result that has a custom op below it must be visible to the cycle collector.
     if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
-        return make_managed_result(op, data, a, b, cst, flags)
+        return make_managed_result(op, data, a, b, flags)
     cdef Value out = Value.__new__(Value)
     if a_const:
-        ia = node_alloc(OP_LEAF, da, 0, 0, 0.0, 0)
+        ia = node_alloc(OP_LEAF, da, 0, 0, 0)
     if b_const:
-        ib = node_alloc(OP_LEAF, db, 0, 0, 0.0, 0)
-    out.idx = node_alloc(op, data, ia, ib, cst, flags)
+        ib = node_alloc(OP_LEAF, db, 0, 0, 0)
+    out.idx = node_alloc(op, data, ia, ib, flags)
     handles[out.idx] = <PyObject*>out
     # the constants' creation references now belong to the result
     if a_const:
@@ -410,15 +452,63 @@ cdef object apply_op(uint8_t op, object a, object b, double cst=0.0, uint8_t fla
     return out
 
 
-cdef object make_managed_result(uint8_t op, double data, object a, object b, double cst,
-                                uint8_t flags):
+cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
+    """`v op other` (or `other op v`): the fast path for a plain Value or a float
+    operand with no custom op below; anything else goes to apply_op."""
+    cdef node_t iv = v.idx, io = 0
+    cdef double dv = arena[iv].data, do
+    cdef bint constant
+    cdef int err = ERR_NONE
+    if other is None:               # apply_op reads None as "no operand"
+        return NotImplemented
+    if type(other) is Value:
+        io = (<Value>other).idx
+        do = arena[io].data
+        constant = False
+    elif PyFloat_CheckExact(other):
+        do = PyFloat_AS_DOUBLE(other)
+        constant = True
+    else:
+        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+    if (arena[iv].flags | arena[io].flags) & FLAG_MANAGED:
+        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+    cdef double data = op_forward(op, do, dv, &err) if other_first else \
+        op_forward(op, dv, do, &err)
+    if err:
+        raise_forward_error(err, op)
+    cdef Value out = Value.__new__(Value)     # not a GC type: runs no collection
+    if constant:
+        io = node_alloc(OP_LEAF, do, 0, 0, 0)
+    out.idx = node_alloc(op, data, io, iv, 0) if other_first else \
+        node_alloc(op, data, iv, io, 0)
+    if constant:
+        arena[io].refs -= 1                    # the result holds the constant now
+    handles[out.idx] = <PyObject*>out
+    return out
+
+
+cdef inline object unary_op(uint8_t op, Value v):
+    """`op(v)`: the fast path of functions of one Value."""
+    cdef node_t iv = v.idx
+    cdef int err = ERR_NONE
+    if arena[iv].flags & FLAG_MANAGED:
+        return apply_op(op, v, None)
+    cdef double data = op_forward(op, arena[iv].data, 0.0, &err)
+    if err:
+        raise_forward_error(err, op)
+    cdef Value out = Value.__new__(Value)
+    out.idx = node_alloc(op, data, iv, 0, 0)
+    handles[out.idx] = <PyObject*>out
+    return out
+
+
+cdef object make_managed_result(uint8_t op, double data, object a, object b, uint8_t flags):
     if not isinstance(a, Value):
         a = Value(a)
     if b is not None and not isinstance(b, Value):
         b = Value(b)
     cdef node_t ib = (<Value>b).idx if b is not None else 0
-    cdef Value out = make_result(CustomValue, op, data, (<Value>a).idx, ib, cst,
-                                 flags | FLAG_MANAGED)
+    cdef Value out = make_result(CustomValue, op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
     PyObject_GenericGetDict(out, NULL)["_children"] = (a,) if b is None else (a, b)
     return out
 
@@ -449,6 +539,9 @@ cdef class Value:
     """
 
     def __init__(self, data, _children=(), _op='', name='', *, label=None):
+        if self.idx:
+            raise RuntimeError("Value.__init__ was already called: a Value cannot be "
+                               "moved to another node")
         cdef double x = to_double(data, "Value data")
         children = tuple(_children)
         for child in children:
@@ -463,15 +556,17 @@ cdef class Value:
                                 "a custom op's children and _backward") from None
             state["_children"] = children
             state["_op"] = str(_op)
-        if self.idx:                     # __init__ called again: let go of the old node
-            handles[self.idx] = NULL
-            node_decref(self.idx)
-            self.idx = 0
-        self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0, 0.0,
+        cdef uint32_t level = 0
+        for child in children:
+            level = max(level, arena[(<Value>child).idx].level + 1)
+        self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
                               FLAG_MANAGED if custom else 0)
+        arena[self.idx].level = level
         handles[self.idx] = <PyObject*>self
         if label is not None:
             name = label
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
         if name:
             self.name = name
 
@@ -536,7 +631,8 @@ cdef class Value:
         if n.op == OP_CUSTOM:
             return state_of(self).get("_op", '')
         if n.op == OP_POW_CONST:
-            return f"**{int(n.cst) if n.flags & FLAG_INT_EXP else n.cst}"
+            c = arena[n.rhs].data
+            return f"**{int(c) if n.flags & FLAG_INT_EXP else c}"
         return OP_NAMES[n.op]
 
     @property
@@ -548,7 +644,7 @@ cdef class Value:
         out = set()
         if n.lhs:
             out.add(handle_of(n.lhs))
-        if n.rhs:
+        if arena[self.idx].rhs and arena[self.idx].op != OP_POW_CONST:
             out.add(handle_of(arena[self.idx].rhs))
         return out
 
@@ -581,31 +677,31 @@ cdef class Value:
     # -- ops: the forward formulas are op_forward's -------------------------
 
     def __add__(self, other):
-        return apply_op(OP_ADD, self, other)
+        return binary_op(OP_ADD, self, other, False)
 
     def __radd__(self, other):
-        return apply_op(OP_ADD, other, self)
+        return binary_op(OP_ADD, self, other, True)
 
     def __sub__(self, other):
-        return apply_op(OP_SUB, self, other)
+        return binary_op(OP_SUB, self, other, False)
 
     def __rsub__(self, other):
-        return apply_op(OP_SUB, other, self)
+        return binary_op(OP_SUB, self, other, True)
 
     def __mul__(self, other):
-        return apply_op(OP_MUL, self, other)
+        return binary_op(OP_MUL, self, other, False)
 
     def __rmul__(self, other):
-        return apply_op(OP_MUL, other, self)
+        return binary_op(OP_MUL, self, other, True)
 
     def __truediv__(self, other):
-        return apply_op(OP_DIV, self, other)
+        return binary_op(OP_DIV, self, other, False)
 
     def __rtruediv__(self, other):
-        return apply_op(OP_DIV, other, self)
+        return binary_op(OP_DIV, self, other, True)
 
     def __neg__(self):
-        return apply_op(OP_NEG, self, None)
+        return unary_op(OP_NEG, self)
 
     def __pow__(self, other, modulo):
         if modulo is not None:
@@ -614,8 +710,11 @@ cdef class Value:
             return apply_op(OP_POW, self, other)
         if not is_number(other):
             return NotImplemented
-        return apply_op(OP_POW_CONST, self, None, to_double(other, "an exponent"),
-                        FLAG_INT_EXP if isinstance(other, numbers.Integral) else 0)
+        # the exponent is a hidden constant operand: micrograd's _prev is {self}
+        return apply_op(OP_POW_CONST, self, other,
+                        FLAG_INT_EXP if PyLong_Check(other) or (
+                            not PyFloat_Check(other) and isinstance(other, numbers.Integral))
+                        else 0)
 
     def __rpow__(self, other, modulo):
         if modulo is not None:
@@ -624,22 +723,22 @@ cdef class Value:
 
     def relu(self):
         """max(0, x), micrograd's op 'ReLU'."""
-        return apply_op(OP_RELU, self, None)
+        return unary_op(OP_RELU, self)
 
     def tanh(self):
-        return apply_op(OP_TANH, self, None)
+        return unary_op(OP_TANH, self)
 
     def exp(self):
         """e ** x; OverflowError where math.exp overflows."""
-        return apply_op(OP_EXP, self, None)
+        return unary_op(OP_EXP, self)
 
     def log(self):
         """The natural logarithm; ValueError for x <= 0, as math.log."""
-        return apply_op(OP_LOG, self, None)
+        return unary_op(OP_LOG, self)
 
     def sigmoid(self):
         """1 / (1 + e ** -x), in a form that never overflows."""
-        return apply_op(OP_SIGMOID, self, None)
+        return unary_op(OP_SIGMOID, self)
 
     # -- backward -----------------------------------------------------------
 
@@ -650,7 +749,13 @@ cdef class Value:
         reverse topological order, adding to (not replacing) the grads of all
         nodes reachable from here. Iterative: graph depth is unlimited.
         """
-        cdef Graph g = Graph.__new__(Graph)
+        cdef Graph g
+        if not arena[self.idx].flags & FLAG_MANAGED:
+            # no Python code below: order and backpropagate in one sweep
+            arena[self.idx].grad = 1.0
+            sweep(self.idx, True, NULL)
+            return
+        g = Graph.__new__(Graph)
         g.record(self.idx, False)
         arena[self.idx].grad = 1.0
         g.run_backward()
@@ -733,6 +838,106 @@ autograd_use_tp_new(<PyTypeObject*>Value)
 # Topological order and the backward loop
 # =============================================================================
 
+# One sweep visits every node reachable from a root exactly once, results
+# before operands, without recursion and without a separate sorting pass: level
+# by level downwards, from the root's level to 1 (an op's level is above its
+# operands', so every result of a node is done before the node itself). Each
+# level's nodes form a linked list through `next_visit`; a node is marked by
+# the sweep's number, so nothing needs unmarking afterwards.
+
+cdef uint32_t sweep_number = 0
+
+
+cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
+    """Visit the nodes reachable from root; with `backprop`, apply each one's chain
+    rule as it is visited (only for graphs without Python code).
+
+    Returns how many nodes were visited. If `order_out` is not NULL, it
+    receives them operands first (level by level upwards), in a malloc'ed
+    array that the caller frees.
+    """
+    global sweep_number
+    cdef Py_ssize_t cap = 256, n = 0, k, c
+    sweep_number += 1
+    if sweep_number == 0:               # wrapped after 2**32 sweeps: forget old marks
+        for k in range(n_used):
+            arena[k].mark = 0
+        sweep_number = 1
+    cdef uint32_t mark = sweep_number
+    cdef uint32_t top = arena[root].level, level, child_level
+    cdef node_t* visited = <node_t*>malloc(cap * sizeof(node_t))
+    cdef node_t* next_visit = <node_t*>malloc(cap * sizeof(node_t))
+    cdef node_t* level_head = <node_t*>malloc((<size_t>top + 1) * sizeof(node_t))
+    cdef node_t* order = NULL
+    cdef node_t i, child
+    cdef node_t operands[2]
+    cdef tuple kids = ()
+    cdef Py_ssize_t n_kids
+    cdef bint custom
+    try:
+        if visited == NULL or next_visit == NULL or level_head == NULL:
+            raise MemoryError()
+        memset(level_head, 0xFF, (<size_t>top + 1) * sizeof(node_t))   # -1: empty
+        visited[0] = root
+        next_visit[0] = -1
+        level_head[top] = 0
+        arena[root].mark = mark
+        n = 1
+        level = top
+        while level > 0:
+            k = level_head[level]
+            while k >= 0:
+                i = visited[k]
+                if backprop:
+                    op_backward(arena, i)
+                custom = arena[i].op == OP_CUSTOM
+                if custom:
+                    kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
+                    n_kids = len(kids)
+                else:
+                    operands[0] = arena[i].lhs
+                    operands[1] = arena[i].rhs
+                    n_kids = 2
+                for c in range(n_kids):
+                    child = (<Value>kids[c]).idx if custom else operands[c]
+                    if child == 0 or arena[child].mark == mark:
+                        continue
+                    arena[child].mark = mark
+                    if n == cap:
+                        visited = <node_t*>grow_buffer(visited, &cap)
+                        cap //= 2
+                        next_visit = <node_t*>grow_buffer(next_visit, &cap)
+                    # an operand sits below its result; clamp in case a custom op's
+                    # children were swapped for newer Values after it was made
+                    child_level = arena[child].level
+                    if child_level >= level:
+                        child_level = level - 1
+                    visited[n] = child
+                    next_visit[n] = level_head[child_level]
+                    level_head[child_level] = <node_t>n
+                    n += 1
+                k = next_visit[k]
+            level -= 1
+        if order_out != NULL:
+            # backwards, so that walking it from the end repeats this sweep exactly
+            order = <node_t*>malloc(n * sizeof(node_t))
+            if order == NULL:
+                raise MemoryError()
+            c = n
+            for level in range(top, -1, -1):
+                k = level_head[level]
+                while k >= 0:
+                    c -= 1
+                    order[c] = visited[k]
+                    k = next_visit[k]
+            order_out[0] = order
+    finally:
+        free(visited)
+        free(next_visit)
+        free(level_head)
+    return n
+
+
 @cython.final
 cdef class Graph:
     """A recorded graph: the nodes reachable from a root, operands first.
@@ -785,83 +990,20 @@ cdef class Graph:
         self.pinned = False
 
     cdef int record(self, node_t root, bint keep) except -1:
-        """Sort the nodes reachable from root, operands first.
+        """Order the nodes reachable from root, operands first.
 
         The nodes are pinned (a reference each) if `keep`, or if Python code
         (a custom op's hook) will run while the order is walked: it could drop
         the last reference to a node of the order.
-
-        Iterative DFS: a stack of node indices, with ~i marking "i's operands
-        are done". FLAG_VISITED is cleared on every exit path.
         """
-        cdef Py_ssize_t cap = 64, top = 0, n = 0, k
-        cdef node_t* stack = <node_t*>malloc(cap * sizeof(node_t))
-        cdef node_t* order = <node_t*>malloc(cap * sizeof(node_t))
-        cdef Py_ssize_t order_cap = cap
-        cdef node_t i, c
-        cdef Node* node
-        cdef bint ok = False
-        cdef bint has_python = False
-        cdef tuple kids
-        try:
-            if stack == NULL or order == NULL:
-                raise MemoryError()
-            stack[top] = root
-            top += 1
-            while top:
-                top -= 1
-                i = stack[top]
-                if i < 0:
-                    if n == order_cap:
-                        order = <node_t*>grow_buffer(order, &order_cap)
-                    order[n] = ~i
-                    n += 1
-                    continue
-                node = &arena[i]
-                if node.flags & FLAG_VISITED:
-                    continue
-                node.flags |= FLAG_VISITED
-                if top + 3 > cap:
-                    stack = <node_t*>grow_buffer(stack, &cap)
-                stack[top] = ~i
-                top += 1
-                if node.flags & FLAG_MANAGED:
-                    has_python = True
-                if node.op == OP_CUSTOM:
-                    kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
-                    for child in kids:
-                        c = (<Value>child).idx
-                        if c and not arena[c].flags & FLAG_VISITED:
-                            if top + 1 > cap:
-                                stack = <node_t*>grow_buffer(stack, &cap)
-                            stack[top] = c
-                            top += 1
-                    continue
-                if node.rhs and not arena[node.rhs].flags & FLAG_VISITED:
-                    stack[top] = node.rhs
-                    top += 1
-                if node.lhs and not arena[node.lhs].flags & FLAG_VISITED:
-                    stack[top] = node.lhs
-                    top += 1
-            ok = True
-        finally:
-            # unmark: everything marked is in `order` or has its ~i marker on the stack
-            if order != NULL:
-                for k in range(n):
-                    arena[order[k]].flags &= ~FLAG_VISITED
-            if stack != NULL:
-                for k in range(top):
-                    if stack[k] < 0:
-                        arena[~stack[k]].flags &= ~FLAG_VISITED
-            free(stack)
-            if not ok:
-                free(order)
+        cdef node_t* order = NULL
+        cdef Py_ssize_t n = sweep(root, False, &order), k
         self.release()
         self.order = order
         self.size = n
         self.root = root
-        self.has_python = has_python
-        self.pinned = keep or has_python
+        self.has_python = arena[root].flags & FLAG_MANAGED
+        self.pinned = keep or self.has_python
         if self.pinned:
             for k in range(n):
                 node_incref(order[k])
@@ -923,7 +1065,7 @@ cdef class Graph:
                     fwd()           # may move the arena
                     arena[i].grad = 0.0
                 continue
-            n.data = op_forward(n.op, arena[n.lhs].data, arena[n.rhs].data, n.cst, &err)
+            n.data = op_forward(n.op, arena[n.lhs].data, arena[n.rhs].data, &err)
             n.grad = 0.0
             if err:
                 raise_forward_error(err, n.op)
@@ -1003,6 +1145,7 @@ cdef class ValueVector:
     @property
     def data(self):
         """The data of every Value, as a new float64 array."""
+        import numpy as np
         out = np.empty(self.size, dtype=np.float64)
         cdef double[::1] view = out
         cdef Py_ssize_t k
@@ -1020,6 +1163,7 @@ cdef class ValueVector:
     @property
     def grad(self):
         """The grad of every Value, as a new float64 array."""
+        import numpy as np
         out = np.empty(self.size, dtype=np.float64)
         cdef double[::1] view = out
         cdef Py_ssize_t k
@@ -1049,9 +1193,11 @@ cdef class ValueVector:
             n.data -= lr * n.grad
 
     cdef object _checked(self, values, str what):
-        arr = np.ascontiguousarray(values, dtype=np.float64)
+        import numpy as np
+        arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 0:
             arr = np.full(self.size, arr, dtype=np.float64)
+        arr = np.ascontiguousarray(arr)
         if arr.shape != (self.size,):
             raise ValueError(f"{what} must have shape ({self.size},), not {arr.shape}")
         return arr

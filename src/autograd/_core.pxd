@@ -18,7 +18,7 @@ cdef enum Op:
     OP_MUL         # a * b
     OP_DIV         # a / b
     OP_NEG         # -a
-    OP_POW_CONST   # a ** c, c a number stored in Node.cst
+    OP_POW_CONST   # a ** c, c a number held by a hidden constant operand (not in _prev)
     OP_POW         # a ** b, b a Value
     OP_RELU
     OP_TANH
@@ -31,20 +31,21 @@ cdef enum Op:
 
 # Node.flags bits.
 cdef enum:
-    FLAG_VISITED = 1   # set during a topological sort, cleared before it returns
-    FLAG_NAMED = 2     # the node has an entry in the names side table
-    FLAG_MANAGED = 4   # its Value carries Python state (children, hooks) in a __dict__
-    FLAG_HOOK = 8      # its Value's __dict__ holds a Python `_backward`
-    FLAG_INT_EXP = 16  # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
+    FLAG_NAMED = 1     # the node has an entry in the names side table
+    FLAG_MANAGED = 2   # its Value carries Python state (children, hooks) in a __dict__;
+                       # so does every node above it, and no node below a plain one
+    FLAG_HOOK = 4      # its Value's __dict__ holds a Python `_backward`
+    FLAG_INT_EXP = 8   # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
 
 
-cdef struct Node:
+cdef struct Node:       # 40 bytes
     double data
     double grad
-    double cst        # the op's constant (the exponent of OP_POW_CONST)
-    node_t lhs        # first operand; while the slot is free: the next free slot
-    node_t rhs        # second operand
+    node_t lhs        # first operand (0: none)
+    node_t rhs        # second operand (0: none)
     uint32_t refs     # parents + Value handles that refer to this node
+    uint32_t level    # 0 for a leaf, else 1 + the highest level of its operands
+    uint32_t mark     # the number of the last sweep that visited this node
     uint8_t op        # an Op
     uint8_t flags     # FLAG_* bits
 
@@ -54,7 +55,7 @@ cdef class Value:
 
 
 cdef class Graph:
-    cdef node_t* order      # postorder: operands before results
+    cdef node_t* order      # operands before results
     cdef Py_ssize_t size
     cdef node_t root
     cdef bint has_python    # some node runs Python code (a custom op)
