@@ -295,7 +295,6 @@ cdef inline node_t node_alloc(uint8_t op, double data, node_t lhs, node_t rhs,
     n.lhs = lhs
     n.rhs = rhs
     n.refs = 1
-    n.level = 1 + max(arena[lhs].level, arena[rhs].level) if lhs or rhs else 0
     n.mark = 0
     n.op = op
     n.flags = flags
@@ -556,12 +555,8 @@ cdef class Value:
                                 "a custom op's children and _backward") from None
             state["_children"] = children
             state["_op"] = str(_op)
-        cdef uint32_t level = 0
-        for child in children:
-            level = max(level, arena[(<Value>child).idx].level + 1)
         self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
                               FLAG_MANAGED if custom else 0)
-        arena[self.idx].level = level
         handles[self.idx] = <PyObject*>self
         if label is not None:
             name = label
@@ -751,7 +746,7 @@ cdef class Value:
         """
         cdef Graph g
         if not arena[self.idx].flags & FLAG_MANAGED:
-            # no Python code below: order and backpropagate in one sweep
+            # no Python code below: nothing can free a node while we walk the order
             arena[self.idx].grad = 1.0
             sweep(self.idx, True, NULL)
             return
@@ -838,103 +833,88 @@ autograd_use_tp_new(<PyTypeObject*>Value)
 # Topological order and the backward loop
 # =============================================================================
 
-# One sweep visits every node reachable from a root exactly once, results
-# before operands, without recursion and without a separate sorting pass: level
-# by level downwards, from the root's level to 1 (an op's level is above its
-# operands', so every result of a node is done before the node itself). Each
-# level's nodes form a linked list through `next_visit`; a node is marked by
-# the sweep's number, so nothing needs unmarking afterwards.
+# A sweep orders the nodes reachable from a root, operands before results: an
+# iterative depth-first search (an explicit stack, ~i marking "the operands of i
+# are done"), whose order follows the graph's structure and so stays close in
+# memory. A node is marked with the sweep's number when it is expanded, so
+# nothing needs unmarking afterwards.
 
 cdef uint32_t sweep_number = 0
 
 
 cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
-    """Visit the nodes reachable from root; with `backprop`, apply each one's chain
-    rule as it is visited (only for graphs without Python code).
+    """Order the nodes reachable from root, operands first; with `backprop`, then
+    apply every node's chain rule in reverse order (graphs without Python code).
 
-    Returns how many nodes were visited. If `order_out` is not NULL, it
-    receives them operands first (level by level upwards), in a malloc'ed
-    array that the caller frees.
+    Returns how many nodes there are. If `order_out` is not NULL, it receives
+    the order, a malloc'ed array that the caller frees.
     """
     global sweep_number
-    cdef Py_ssize_t cap = 256, n = 0, k, c
+    cdef Py_ssize_t stack_cap = 256, order_cap = 256, top = 0, n = 0, k, c, n_kids
     sweep_number += 1
     if sweep_number == 0:               # wrapped after 2**32 sweeps: forget old marks
         for k in range(n_used):
             arena[k].mark = 0
         sweep_number = 1
     cdef uint32_t mark = sweep_number
-    cdef uint32_t top = arena[root].level, level, child_level
-    cdef node_t* visited = <node_t*>malloc(cap * sizeof(node_t))
-    cdef node_t* next_visit = <node_t*>malloc(cap * sizeof(node_t))
-    cdef node_t* level_head = <node_t*>malloc((<size_t>top + 1) * sizeof(node_t))
-    cdef node_t* order = NULL
+    cdef node_t* stack = <node_t*>malloc(stack_cap * sizeof(node_t))
+    cdef node_t* order = <node_t*>malloc(order_cap * sizeof(node_t))
     cdef node_t i, child
-    cdef node_t operands[2]
-    cdef tuple kids = ()
-    cdef Py_ssize_t n_kids
-    cdef bint custom
+    cdef Node* node
+    cdef tuple kids
     try:
-        if visited == NULL or next_visit == NULL or level_head == NULL:
+        if stack == NULL or order == NULL:
             raise MemoryError()
-        memset(level_head, 0xFF, (<size_t>top + 1) * sizeof(node_t))   # -1: empty
-        visited[0] = root
-        next_visit[0] = -1
-        level_head[top] = 0
-        arena[root].mark = mark
-        n = 1
-        level = top
-        while level > 0:
-            k = level_head[level]
-            while k >= 0:
-                i = visited[k]
-                if backprop:
-                    op_backward(arena, i)
-                custom = arena[i].op == OP_CUSTOM
-                if custom:
-                    kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
-                    n_kids = len(kids)
-                else:
-                    operands[0] = arena[i].lhs
-                    operands[1] = arena[i].rhs
-                    n_kids = 2
+        stack[0] = root
+        top = 1
+        while top:
+            top -= 1
+            i = stack[top]
+            if i < 0:                   # all operands of ~i are in the order
+                if n == order_cap:
+                    order = <node_t*>grow_buffer(order, &order_cap)
+                order[n] = ~i
+                n += 1
+                continue
+            node = &arena[i]
+            if node.mark == mark:       # pushed by two results: the first one placed it
+                continue
+            node.mark = mark
+            if top + 3 > stack_cap:
+                stack = <node_t*>grow_buffer(stack, &stack_cap)
+            stack[top] = ~i
+            top += 1
+            if node.op == OP_CUSTOM:
+                kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
+                n_kids = len(kids)
                 for c in range(n_kids):
-                    child = (<Value>kids[c]).idx if custom else operands[c]
-                    if child == 0 or arena[child].mark == mark:
-                        continue
-                    arena[child].mark = mark
-                    if n == cap:
-                        visited = <node_t*>grow_buffer(visited, &cap)
-                        cap //= 2
-                        next_visit = <node_t*>grow_buffer(next_visit, &cap)
-                    # an operand sits below its result; clamp in case a custom op's
-                    # children were swapped for newer Values after it was made
-                    child_level = arena[child].level
-                    if child_level >= level:
-                        child_level = level - 1
-                    visited[n] = child
-                    next_visit[n] = level_head[child_level]
-                    level_head[child_level] = <node_t>n
-                    n += 1
-                k = next_visit[k]
-            level -= 1
-        if order_out != NULL:
-            # backwards, so that walking it from the end repeats this sweep exactly
-            order = <node_t*>malloc(n * sizeof(node_t))
-            if order == NULL:
-                raise MemoryError()
-            c = n
-            for level in range(top, -1, -1):
-                k = level_head[level]
-                while k >= 0:
-                    c -= 1
-                    order[c] = visited[k]
-                    k = next_visit[k]
-            order_out[0] = order
+                    child = (<Value>kids[c]).idx
+                    if child and arena[child].mark != mark:
+                        if top + 1 > stack_cap:
+                            stack = <node_t*>grow_buffer(stack, &stack_cap)
+                        stack[top] = child
+                        top += 1
+                continue
+            child = node.rhs
+            if child and arena[child].mark != mark:
+                stack[top] = child
+                top += 1
+            child = node.lhs
+            if child and arena[child].mark != mark:
+                stack[top] = child
+                top += 1
+        if backprop:
+            for k in range(n - 1, -1, -1):
+                op_backward(arena, order[k])
+    except BaseException:
+        free(order)
+        raise
     finally:
-        free(visited)
-        free(next_visit)
-        free(level_head)
+        free(stack)
+    if order_out != NULL:
+        order_out[0] = order
+    else:
+        free(order)
     return n
 
 

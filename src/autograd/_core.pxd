@@ -44,7 +44,6 @@ cdef struct Node:       # 40 bytes
     node_t lhs        # first operand (0: none)
     node_t rhs        # second operand (0: none)
     uint32_t refs     # parents + Value handles that refer to this node
-    uint32_t level    # 0 for a leaf, else 1 + the highest level of its operands
     uint32_t mark     # the number of the last sweep that visited this node
     uint8_t op        # an Op
     uint8_t flags     # FLAG_* bits
