@@ -25,7 +25,7 @@ cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject, newfunc
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT
 from libc.math cimport INFINITY, NAN
 from libc.math cimport exp as c_exp
 from libc.math cimport floor as c_floor
@@ -381,9 +381,19 @@ cdef double to_double(object x, str what) except? -1.0:
 # Value: the Python face
 # =============================================================================
 
+cdef inline PyObject* live_handle(node_t i) noexcept:
+    """Node i's Value, or NULL if it has none or its Value is being deallocated
+    (a subclass's weakref callbacks and __dict__ finalizers run before
+    Value.__dealloc__ lets go of the node: that object must not be handed out)."""
+    cdef PyObject* h = handles[i]
+    if h != NULL and Py_REFCNT(<object>h) > 0:
+        return h
+    return NULL
+
+
 cdef inline Value handle_of(node_t i):
     """The live Value of node i, made if it has none: at most one per node."""
-    cdef PyObject* h = handles[i]
+    cdef PyObject* h = live_handle(i)
     if h != NULL:
         return <Value>h
     cdef Value v = Value.__new__(Value)
@@ -567,7 +577,8 @@ cdef class Value:
 
     def __dealloc__(self):
         if self.idx:
-            handles[self.idx] = NULL
+            if handles[self.idx] == <PyObject*>self:   # not if a newer handle took over
+                handles[self.idx] = NULL
             node_decref(self.idx)
 
     # -- attributes -------------------------------------------------------
@@ -604,7 +615,8 @@ cdef class Value:
         if self.idx == 0:
             return
         if value:
-            names[self.idx] = str(value)     # an exact str: freeing it runs no user code
+            # an exact str (a subclass's __del__ could run while nodes are freed)
+            names[self.idx] = value if type(value) is str else str.__str__(value)
             arena[self.idx].flags |= FLAG_NAMED
         elif arena[self.idx].flags & FLAG_NAMED:
             del names[self.idx]
@@ -668,6 +680,14 @@ cdef class Value:
 
     def __repr__(self):
         return f"Value(data={arena[self.idx].data}, grad={arena[self.idx].grad})"
+
+    def __reduce__(self):
+        # copy, deepcopy and pickle: a leaf (a model parameter) is its data, grad
+        # and name; a computed Value would need its whole graph, and its closures.
+        if type(self) is not Value or arena[self.idx].op != OP_LEAF:
+            raise TypeError("only leaf Values (made from a number) can be copied or "
+                            "pickled; make a new leaf with Value(v.data)")
+        return (_leaf, (arena[self.idx].data, arena[self.idx].grad, self.name))
 
     # -- ops: the forward formulas are op_forward's -------------------------
 
@@ -756,6 +776,13 @@ cdef class Value:
         g.run_backward()
 
 
+def _leaf(data, grad, name):
+    """Rebuild a pickled or copied leaf."""
+    v = Value(data, name=name)
+    v.grad = grad
+    return v
+
+
 class CustomValue(Value):
     """A Value that carries Python state: a custom op's children, ``_op``, and
     ``_backward`` (and ``_forward``, for Graph replay), kept in its ``__dict__``
@@ -775,8 +802,15 @@ cdef dict state_of(Value v):
 
 
 cdef tuple custom_children(Value v):
+    """A custom op's children: the Values of its `_children` (a plain attribute
+    that user code can reassign, so anything else in it is ignored)."""
     children = state_of(v).get("_children", ())
-    return children if isinstance(children, tuple) else ()
+    if not isinstance(children, tuple):
+        return ()
+    for child in <tuple>children:
+        if not isinstance(child, Value):
+            return tuple([c for c in <tuple>children if isinstance(c, Value)])
+    return children
 
 
 cdef object python_hook(Value v):
@@ -791,7 +825,7 @@ cdef class _LocalBackward:
     """The callable that ``Value._backward`` returns for a built-in op."""
     cdef Value v
 
-    def __cinit__(self, Value v):
+    def __cinit__(self, Value v not None):
         self.v = v
 
     def __call__(self):
@@ -861,6 +895,7 @@ cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
     cdef node_t* order = <node_t*>malloc(order_cap * sizeof(node_t))
     cdef node_t i, child
     cdef Node* node
+    cdef PyObject* h
     cdef tuple kids
     try:
         if stack == NULL or order == NULL:
@@ -885,7 +920,8 @@ cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
             stack[top] = ~i
             top += 1
             if node.op == OP_CUSTOM:
-                kids = custom_children(<Value>handles[i]) if handles[i] != NULL else ()
+                h = live_handle(i)
+                kids = custom_children(<Value>h) if h != NULL else ()
                 n_kids = len(kids)
                 for c in range(n_kids):
                     child = (<Value>kids[c]).idx
@@ -952,6 +988,8 @@ cdef class Graph:
         self.pinned = False
 
     def __init__(self, Value root not None):
+        if self.order != NULL:
+            raise RuntimeError("Graph.__init__ was already called: make a new Graph")
         self.record(root.idx, True)
         self.check_replayable()
 
@@ -978,6 +1016,7 @@ cdef class Graph:
         """
         cdef node_t* order = NULL
         cdef Py_ssize_t n = sweep(root, False, &order), k
+        cdef PyObject* h
         self.release()
         self.order = order
         self.size = n
@@ -987,17 +1026,26 @@ cdef class Graph:
         if self.pinned:
             for k in range(n):
                 node_incref(order[k])
+        # a custom op's rules live in its Value's __dict__: keep those Values too
+        self.custom_values = []
+        if self.has_python:
+            for k in range(n):
+                h = live_handle(order[k])
+                if h != NULL and arena[order[k]].flags & FLAG_MANAGED:
+                    self.custom_values.append(<Value>h)
         return 0
 
     cdef int check_replayable(self) except -1:
         cdef Py_ssize_t k
         cdef node_t i
+        cdef PyObject* h
         if not self.has_python:
             return 0
         for k in range(self.size):
             i = self.order[k]
-            if arena[i].op == OP_CUSTOM and handles[i] != NULL:
-                v = <Value>handles[i]
+            h = live_handle(i)
+            if arena[i].op == OP_CUSTOM and h != NULL:
+                v = <Value>h
                 if custom_children(v) and not callable(state_of(v).get("_forward")):
                     raise ValueError(
                         f"cannot replay custom op {v._op!r}: its _backward knows nothing of "
@@ -1009,14 +1057,16 @@ cdef class Graph:
         """Apply every node's chain rule, results before operands (reverse order)."""
         cdef Py_ssize_t k
         cdef node_t i
+        cdef PyObject* h
         if not self.has_python:
             for k in range(self.size - 1, -1, -1):
                 op_backward(arena, self.order[k])
             return 0
         for k in range(self.size - 1, -1, -1):
             i = self.order[k]
-            if arena[i].flags & FLAG_HOOK and handles[i] != NULL:
-                hook = python_hook(<Value>handles[i])
+            h = live_handle(i) if arena[i].flags & FLAG_HOOK else NULL
+            if h != NULL:
+                hook = python_hook(<Value>h)
                 if hook is not None:
                     hook()          # may build or free Values: the arena may move
                     continue
@@ -1033,6 +1083,7 @@ cdef class Graph:
         cdef Py_ssize_t k
         cdef node_t i
         cdef Node* n
+        cdef PyObject* h
         cdef int err = ERR_NONE
         for k in range(self.size):
             i = self.order[k]
@@ -1040,7 +1091,8 @@ cdef class Graph:
             if n.op == OP_LEAF:
                 continue
             if n.op == OP_CUSTOM:
-                fwd = state_of(<Value>handles[i]).get("_forward") if handles[i] != NULL else None
+                h = live_handle(i)
+                fwd = state_of(<Value>h).get("_forward") if h != NULL else None
                 if fwd is not None:
                     fwd()           # may move the arena
                     arena[i].grad = 0.0

@@ -59,6 +59,7 @@ cdef class Graph:
     cdef node_t root
     cdef bint has_python    # some node runs Python code (a custom op)
     cdef bint pinned        # holds a reference on every node in `order`
+    cdef list custom_values # the CustomValues of its custom nodes: their rules
 
     cdef void release(self) noexcept
     cdef int record(self, node_t root, bint keep) except -1
