@@ -249,7 +249,7 @@ cdef inline node_t take_free_slot(Py_ssize_t max_words) noexcept nogil:
     """
     global free_hint, n_free
     cdef Py_ssize_t w = free_hint
-    cdef Py_ssize_t end = (<Py_ssize_t>n_used + 63) // 64
+    cdef Py_ssize_t end = (<uint32_t>n_used + 63) >> 6
     if w + max_words < end:
         end = w + max_words
     while w < end and free_bits[w] == 0:
@@ -265,10 +265,11 @@ cdef inline node_t take_free_slot(Py_ssize_t max_words) noexcept nogil:
 
 cdef inline void give_back_slot(node_t i) noexcept nogil:
     global free_hint, n_free
-    free_bits[i // 64] |= (<uint64_t>1) << (i % 64)
+    cdef Py_ssize_t word = <uint32_t>i >> 6
+    free_bits[word] |= (<uint64_t>1) << (<uint32_t>i & 63)
     n_free += 1
-    if i // 64 < free_hint:
-        free_hint = i // 64
+    if word < free_hint:
+        free_hint = word
 
 
 arena_grow()                    # slot 0, the null node, exists from import on
@@ -519,6 +520,72 @@ cdef object make_managed_result(uint8_t op, double data, object a, object b, uin
     cdef node_t ib = (<Value>b).idx if b is not None else 0
     cdef Value out = make_result(CustomValue, op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
     PyObject_GenericGetDict(out, NULL)["_children"] = (a,) if b is None else (a, b)
+    return out
+
+
+def dot(weights, inputs, start):
+    """``start + w0*x0 + w1*x1 + ...``, built node by node exactly as micrograd's
+    ``Neuron`` builds it (``sum((wi*xi for wi, xi in zip(w, x)), b)``), in one C loop.
+
+    The graph, the data and the gradients are those of the Python expression;
+    only the interpreter's work per term is gone. Terms stop at the shorter of
+    `weights` and `inputs`, as with ``zip``.
+
+    Parameters
+    ----------
+    weights : sequence of Value
+    inputs : sequence of Value or float
+    start : Value
+
+    Returns
+    -------
+    Value
+
+    Examples
+    --------
+    >>> w = [Value(2.0), Value(3.0)]
+    >>> act = dot(w, [Value(1.0), 0.5], Value(1.0))
+    >>> act.data
+    4.5
+    """
+    cdef list ws = weights if type(weights) is list else list(weights)
+    cdef list xs = inputs if type(inputs) is list else list(inputs)
+    cdef Py_ssize_t n = min(len(ws), len(xs)), k
+    cdef bint fast = type(start) is Value and not arena[(<Value>start).idx].flags & FLAG_MANAGED
+    for k in range(n):
+        if not fast:
+            break
+        w = ws[k]
+        x = xs[k]
+        fast = (type(w) is Value and not arena[(<Value>w).idx].flags & FLAG_MANAGED and
+                (PyFloat_CheckExact(x) or
+                 type(x) is Value and not arena[(<Value>x).idx].flags & FLAG_MANAGED))
+    if not fast:                        # numbers, subclasses, custom ops: Python's way
+        return sum((wi * xi for wi, xi in zip(ws, xs)), start)
+    if n == 0:
+        return start                    # as sum() of nothing
+    cdef Value out = Value.__new__(Value)
+    cdef node_t acc = (<Value>start).idx, term, iw, ix
+    cdef double xd
+    node_incref(acc)                    # the running sum's reference, dropped as it moves
+    for k in range(n):
+        iw = (<Value>ws[k]).idx
+        x = xs[k]
+        if type(x) is Value:
+            ix = (<Value>x).idx
+            xd = arena[ix].data
+            term = node_alloc(OP_MUL, arena[iw].data * xd, iw, ix, 0)
+        else:
+            xd = PyFloat_AS_DOUBLE(x)
+            ix = node_alloc(OP_LEAF, xd, 0, 0, 0)
+            term = node_alloc(OP_MUL, arena[iw].data * xd, iw, ix, 0)
+            arena[ix].refs -= 1
+        iw = node_alloc(OP_ADD, arena[acc].data + arena[term].data, acc, term, 0)
+        arena[term].refs -= 1           # the sum holds the term now
+        node_decref(acc)
+        acc = iw
+    out.idx = acc                       # the running sum's reference becomes the handle's
+    handles[acc] = <PyObject*>out
     return out
 
 

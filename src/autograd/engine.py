@@ -3,6 +3,6 @@
 The class itself is compiled (``autograd._core``); see ``src/_core.pyx`` for the op
 table (every op's forward formula and chain rule) and the arena.
 """
-from autograd._core import CustomValue, Graph, Value, ValueVector
+from autograd._core import CustomValue, Graph, Value, ValueVector, dot
 
-__all__ = ["Value", "CustomValue", "Graph", "ValueVector"]
+__all__ = ["Value", "CustomValue", "Graph", "ValueVector", "dot"]
