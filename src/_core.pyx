@@ -128,49 +128,54 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
 
 
 cdef inline void op_backward(Node* nodes, node_t i) noexcept nogil:
-    """Apply node i's local chain rule once: add its grad's share to its operands' grads.
+    """Apply node i's local chain rule once: add its grad's share to its operands' grads."""
+    op_backward_step(nodes, nodes[i].op, i, nodes[i].lhs, nodes[i].rhs)
+
+
+cdef inline void op_backward_step(Node* nodes, uint8_t op, node_t i, node_t lhs,
+                                  node_t rhs) noexcept nogil:
+    """The chain rule of node i (op `op`, operands `lhs` and `rhs`).
 
     Computed with IEEE semantics, never raising: the grad of 0 ** 0.5 is inf.
     The formulas and their association follow micrograd's closures.
     """
     cdef Node* n = &nodes[i]
     cdef double g = n.grad
-    cdef double a = nodes[n.lhs].data
-    cdef double b = nodes[n.rhs].data
-    cdef uint8_t op = n.op
+    cdef double a = nodes[lhs].data
+    cdef double b = nodes[rhs].data
     if op == OP_ADD:
-        nodes[n.lhs].grad += g
-        nodes[n.rhs].grad += g
+        nodes[lhs].grad += g
+        nodes[rhs].grad += g
     elif op == OP_SUB:
-        nodes[n.lhs].grad += g
-        nodes[n.rhs].grad -= g
+        nodes[lhs].grad += g
+        nodes[rhs].grad -= g
     elif op == OP_MUL:
-        nodes[n.lhs].grad += b * g
-        nodes[n.rhs].grad += a * g
+        nodes[lhs].grad += b * g
+        nodes[rhs].grad += a * g
     elif op == OP_DIV:
-        nodes[n.lhs].grad += g / b
-        nodes[n.rhs].grad -= g * a / (b * b)
+        nodes[lhs].grad += g / b
+        nodes[rhs].grad -= g * a / (b * b)
     elif op == OP_NEG:
-        nodes[n.lhs].grad -= g
+        nodes[lhs].grad -= g
     elif op == OP_POW_CONST:
         if b != 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
-            nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
+            nodes[lhs].grad += (b * c_pow(a, b - 1.0)) * g
     elif op == OP_POW:
         if b != 0.0:
-            nodes[n.lhs].grad += (b * c_pow(a, b - 1.0)) * g
+            nodes[lhs].grad += (b * c_pow(a, b - 1.0)) * g
         # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
         if not (a == 0.0 and b >= 0.0):
-            nodes[n.rhs].grad += n.data * c_log(a) * g
+            nodes[rhs].grad += n.data * c_log(a) * g
     elif op == OP_RELU:
-        nodes[n.lhs].grad += (1.0 if n.data > 0.0 else 0.0) * g
+        nodes[lhs].grad += (1.0 if n.data > 0.0 else 0.0) * g
     elif op == OP_TANH:
-        nodes[n.lhs].grad += (1.0 - n.data * n.data) * g
+        nodes[lhs].grad += (1.0 - n.data * n.data) * g
     elif op == OP_EXP:
-        nodes[n.lhs].grad += n.data * g
+        nodes[lhs].grad += n.data * g
     elif op == OP_LOG:
-        nodes[n.lhs].grad += g / a
+        nodes[lhs].grad += g / a
     elif op == OP_SIGMOID:
-        nodes[n.lhs].grad += n.data * (1.0 - n.data) * g
+        nodes[lhs].grad += n.data * (1.0 - n.data) * g
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
 
 
@@ -1049,6 +1054,8 @@ cdef class Graph:
 
     def __cinit__(self):
         self.order = NULL
+        self.steps = NULL
+        self.n_steps = 0
         self.size = 0
         self.root = 0
         self.has_python = False
@@ -1071,6 +1078,9 @@ cdef class Graph:
                     node_decref(self.order[k])
             free(self.order)
             self.order = NULL
+        free(self.steps)
+        self.steps = NULL
+        self.n_steps = 0
         self.size = 0
         self.pinned = False
 
@@ -1088,6 +1098,17 @@ cdef class Graph:
         self.order = order
         self.size = n
         self.root = root
+        self.steps = <Step*>malloc((n if n else 1) * sizeof(Step))
+        if self.steps == NULL:
+            self.release()
+            raise MemoryError()
+        for k in range(n):
+            if arena[order[k]].op != OP_LEAF:
+                self.steps[self.n_steps].out = order[k]
+                self.steps[self.n_steps].lhs = arena[order[k]].lhs
+                self.steps[self.n_steps].rhs = arena[order[k]].rhs
+                self.steps[self.n_steps].op = arena[order[k]].op
+                self.n_steps += 1
         self.has_python = arena[root].flags & FLAG_MANAGED
         self.pinned = keep or self.has_python
         if self.pinned:
@@ -1123,21 +1144,17 @@ cdef class Graph:
     cdef int run_backward(self) except -1:
         """Apply every node's chain rule, results before operands (reverse order)."""
         cdef Py_ssize_t k
-        cdef node_t i
+        cdef Step* st
         cdef PyObject* h
-        if not self.has_python:
-            for k in range(self.size - 1, -1, -1):
-                op_backward(arena, self.order[k])
-            return 0
-        for k in range(self.size - 1, -1, -1):
-            i = self.order[k]
-            h = live_handle(i) if arena[i].flags & FLAG_HOOK else NULL
-            if h != NULL:
-                hook = python_hook(<Value>h)
+        for k in range(self.n_steps - 1, -1, -1):
+            st = &self.steps[k]
+            if self.has_python and arena[st.out].flags & FLAG_HOOK:
+                h = live_handle(st.out)
+                hook = python_hook(<Value>h) if h != NULL else None
                 if hook is not None:
                     hook()          # may build or free Values: the arena may move
                     continue
-            op_backward(arena, i)
+            op_backward_step(arena, st.op, st.out, st.lhs, st.rhs)
         return 0
 
     def forward(self):
@@ -1148,26 +1165,24 @@ cdef class Graph:
         Raises the error the op raises eagerly (ZeroDivisionError, ...).
         """
         cdef Py_ssize_t k
-        cdef node_t i
-        cdef Node* n
+        cdef Step* st
         cdef PyObject* h
         cdef int err = ERR_NONE
-        for k in range(self.size):
-            i = self.order[k]
-            n = &arena[i]
-            if n.op == OP_LEAF:
-                continue
-            if n.op == OP_CUSTOM:
-                h = live_handle(i)
+        cdef double data
+        for k in range(self.n_steps):
+            st = &self.steps[k]
+            if st.op == OP_CUSTOM:
+                h = live_handle(st.out)
                 fwd = state_of(<Value>h).get("_forward") if h != NULL else None
                 if fwd is not None:
                     fwd()           # may move the arena
-                    arena[i].grad = 0.0
+                    arena[st.out].grad = 0.0
                 continue
-            n.data = op_forward(n.op, arena[n.lhs].data, arena[n.rhs].data, &err)
-            n.grad = 0.0
+            data = op_forward(st.op, arena[st.lhs].data, arena[st.rhs].data, &err)
             if err:
-                raise_forward_error(err, n.op)
+                raise_forward_error(err, st.op)
+            arena[st.out].data = data
+            arena[st.out].grad = 0.0
 
     def backward(self):
         """root.grad = 1, then every node's chain rule in reverse order (C loop)."""

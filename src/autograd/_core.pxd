@@ -53,9 +53,20 @@ cdef class Value:
     cdef node_t idx
 
 
+# One step of a recorded graph: a non-leaf node with its op and operands, copied
+# out of the arena (they never change) so that a replay reads them in sequence.
+cdef struct Step:
+    node_t out
+    node_t lhs
+    node_t rhs
+    uint8_t op
+
+
 cdef class Graph:
     cdef node_t* order      # operands before results
     cdef Py_ssize_t size
+    cdef Step* steps        # the non-leaf nodes of `order`, in the same order
+    cdef Py_ssize_t n_steps
     cdef node_t root
     cdef bint has_python    # some node runs Python code (a custom op)
     cdef bint pinned        # holds a reference on every node in `order`
