@@ -127,55 +127,54 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
     return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
 
 
-cdef inline void op_backward(Node* nodes, node_t i) noexcept nogil:
+cdef inline void op_backward(node_t i) noexcept nogil:
     """Apply node i's local chain rule once: add its grad's share to its operands' grads."""
-    op_backward_step(nodes, nodes[i].op, i, nodes[i].lhs, nodes[i].rhs)
+    op_backward_step(arena[i].op, i, arena[i].lhs, arena[i].rhs)
 
 
-cdef inline void op_backward_step(Node* nodes, uint8_t op, node_t i, node_t lhs,
-                                  node_t rhs) noexcept nogil:
+cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
     """The chain rule of node i (op `op`, operands `lhs` and `rhs`).
 
     Computed with IEEE semantics, never raising: the grad of 0 ** 0.5 is inf.
     The formulas and their association follow micrograd's closures.
     """
-    cdef Node* n = &nodes[i]
-    cdef double g = n.grad
-    cdef double a = nodes[lhs].data
-    cdef double b = nodes[rhs].data
+    cdef double g = node_grad[i]
+    cdef double out = node_data[i]
+    cdef double a = node_data[lhs]
+    cdef double b = node_data[rhs]
     if op == OP_ADD:
-        nodes[lhs].grad += g
-        nodes[rhs].grad += g
+        node_grad[lhs] += g
+        node_grad[rhs] += g
     elif op == OP_SUB:
-        nodes[lhs].grad += g
-        nodes[rhs].grad -= g
+        node_grad[lhs] += g
+        node_grad[rhs] -= g
     elif op == OP_MUL:
-        nodes[lhs].grad += b * g
-        nodes[rhs].grad += a * g
+        node_grad[lhs] += b * g
+        node_grad[rhs] += a * g
     elif op == OP_DIV:
-        nodes[lhs].grad += g / b
-        nodes[rhs].grad -= g * a / (b * b)
+        node_grad[lhs] += g / b
+        node_grad[rhs] -= g * a / (b * b)
     elif op == OP_NEG:
-        nodes[lhs].grad -= g
+        node_grad[lhs] -= g
     elif op == OP_POW_CONST:
         if b != 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
-            nodes[lhs].grad += (b * c_pow(a, b - 1.0)) * g
+            node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g
     elif op == OP_POW:
         if b != 0.0:
-            nodes[lhs].grad += (b * c_pow(a, b - 1.0)) * g
+            node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g
         # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
         if not (a == 0.0 and b >= 0.0):
-            nodes[rhs].grad += n.data * c_log(a) * g
+            node_grad[rhs] += out * c_log(a) * g
     elif op == OP_RELU:
-        nodes[lhs].grad += (1.0 if n.data > 0.0 else 0.0) * g
+        node_grad[lhs] += (1.0 if out > 0.0 else 0.0) * g
     elif op == OP_TANH:
-        nodes[lhs].grad += (1.0 - n.data * n.data) * g
+        node_grad[lhs] += (1.0 - out * out) * g
     elif op == OP_EXP:
-        nodes[lhs].grad += n.data * g
+        node_grad[lhs] += out * g
     elif op == OP_LOG:
-        nodes[lhs].grad += g / a
+        node_grad[lhs] += g / a
     elif op == OP_SIGMOID:
-        nodes[lhs].grad += n.data * (1.0 - n.data) * g
+        node_grad[lhs] += out * (1.0 - out) * g
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
 
 
@@ -203,6 +202,8 @@ cdef void raise_forward_error(int err, uint8_t op) except *:
 # nearly in sequence instead of at random.
 
 cdef Node* arena = NULL
+cdef double* node_data = NULL   # Value.data of each node; apart from the nodes, so
+cdef double* node_grad = NULL   # that loops over data and grads stream only those
 cdef PyObject** handles = NULL
 cdef uint64_t* free_bits = NULL  # bit i of word i // 64: slot i is free
 cdef Py_ssize_t free_hint = 0   # no word below this one has a free bit
@@ -219,7 +220,7 @@ DEF MAX_NODES = 2147483584       # the largest multiple of 64 below 2**31
 
 cdef int arena_grow() except -1:
     """Double the arena (sklearn's safe_realloc pattern: never lose the old block)."""
-    global arena, handles, free_bits, capacity
+    global arena, node_data, node_grad, handles, free_bits, capacity
     cdef Py_ssize_t new_cap = 1024 if capacity == 0 else 2 * <Py_ssize_t>capacity
     if new_cap > MAX_NODES:
         new_cap = MAX_NODES
@@ -229,6 +230,14 @@ cdef int arena_grow() except -1:
     if new_nodes == NULL:
         raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
     arena = new_nodes
+    cdef double* new_data = <double*>realloc(node_data, new_cap * sizeof(double))
+    if new_data == NULL:
+        raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
+    node_data = new_data
+    cdef double* new_grad = <double*>realloc(node_grad, new_cap * sizeof(double))
+    if new_grad == NULL:
+        raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
+    node_grad = new_grad
     cdef PyObject** new_handles = <PyObject**>realloc(handles, new_cap * sizeof(PyObject*))
     if new_handles == NULL:
         raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
@@ -242,6 +251,8 @@ cdef int arena_grow() except -1:
     if capacity == 0:
         memset(&arena[0], 0, sizeof(Node))   # the null node: data 0, never freed
         arena[0].refs = 1
+        node_data[0] = 0.0
+        node_grad[0] = 0.0
     capacity = <node_t>new_cap
     return 0
 
@@ -296,8 +307,8 @@ cdef inline node_t node_alloc(uint8_t op, double data, node_t lhs, node_t rhs,
             i = n_used
             n_used += 1
     cdef Node* n = &arena[i]
-    n.data = data
-    n.grad = 0.0
+    node_data[i] = data
+    node_grad[i] = 0.0
     n.lhs = lhs
     n.rhs = rhs
     n.refs = 1
@@ -358,10 +369,10 @@ def arena_stats():
     -------
     dict
         ``live`` (nodes alive), ``capacity`` (slots allocated), ``node_bytes``
-        (bytes per slot: the node plus its handle pointer).
+        (bytes per slot: the node, its data and grad, its handle pointer).
     """
     return {"live": n_live, "capacity": capacity,
-            "node_bytes": sizeof(Node) + sizeof(PyObject*)}
+            "node_bytes": sizeof(Node) + 2 * sizeof(double) + sizeof(PyObject*)}
 
 
 # =============================================================================
@@ -431,7 +442,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     cdef int err = ERR_NONE
     if isinstance(a, Value):
         ia = (<Value>a).idx
-        da = arena[ia].data
+        da = node_data[ia]
     elif is_number(a):
         da = to_double(a, "an operand")
         a_const = True
@@ -440,7 +451,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     if b is not None:
         if isinstance(b, Value):
             ib = (<Value>b).idx
-            db = arena[ib].data
+            db = node_data[ib]
         elif is_number(b):
             db = to_double(b, "an operand")
             b_const = True
@@ -471,14 +482,14 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
     """`v op other` (or `other op v`): the fast path for a plain Value or a float
     operand with no custom op below; anything else goes to apply_op."""
     cdef node_t iv = v.idx, io = 0
-    cdef double dv = arena[iv].data, do
+    cdef double dv = node_data[iv], do
     cdef bint constant
     cdef int err = ERR_NONE
     if other is None:               # apply_op reads None as "no operand"
         return NotImplemented
     if type(other) is Value:
         io = (<Value>other).idx
-        do = arena[io].data
+        do = node_data[io]
         constant = False
     elif PyFloat_CheckExact(other):
         do = PyFloat_AS_DOUBLE(other)
@@ -508,7 +519,7 @@ cdef inline object unary_op(uint8_t op, Value v):
     cdef int err = ERR_NONE
     if arena[iv].flags & FLAG_MANAGED:
         return apply_op(op, v, None)
-    cdef double data = op_forward(op, arena[iv].data, 0.0, &err)
+    cdef double data = op_forward(op, node_data[iv], 0.0, &err)
     if err:
         raise_forward_error(err, op)
     cdef Value out = Value.__new__(Value)
@@ -578,14 +589,14 @@ def dot(weights, inputs, start):
         x = xs[k]
         if type(x) is Value:
             ix = (<Value>x).idx
-            xd = arena[ix].data
-            term = node_alloc(OP_MUL, arena[iw].data * xd, iw, ix, 0)
+            xd = node_data[ix]
+            term = node_alloc(OP_MUL, node_data[iw] * xd, iw, ix, 0)
         else:
             xd = PyFloat_AS_DOUBLE(x)
             ix = node_alloc(OP_LEAF, xd, 0, 0, 0)
-            term = node_alloc(OP_MUL, arena[iw].data * xd, iw, ix, 0)
+            term = node_alloc(OP_MUL, node_data[iw] * xd, iw, ix, 0)
             arena[ix].refs -= 1
-        iw = node_alloc(OP_ADD, arena[acc].data + arena[term].data, acc, term, 0)
+        iw = node_alloc(OP_ADD, node_data[acc] + node_data[term], acc, term, 0)
         arena[term].refs -= 1           # the sum holds the term now
         node_decref(acc)
         acc = iw
@@ -658,20 +669,20 @@ cdef class Value:
     @property
     def data(self):
         """The value, a float."""
-        return arena[self.idx].data
+        return node_data[self.idx]
 
     @data.setter
     def data(self, value):
-        arena[self.idx].data = to_double(value, "data")
+        node_data[self.idx] = to_double(value, "data")
 
     @property
     def grad(self):
         """d(root)/d(self) after ``root.backward()``; accumulates, as in micrograd."""
-        return arena[self.idx].grad
+        return node_grad[self.idx]
 
     @grad.setter
     def grad(self, value):
-        arena[self.idx].grad = to_double(value, "grad")
+        node_grad[self.idx] = to_double(value, "grad")
 
     @property
     def name(self):
@@ -710,7 +721,7 @@ cdef class Value:
         if n.op == OP_CUSTOM:
             return state_of(self).get("_op", '')
         if n.op == OP_POW_CONST:
-            c = arena[n.rhs].data
+            c = node_data[n.rhs]
             return f"**{int(c) if n.flags & FLAG_INT_EXP else c}"
         return OP_NAMES[n.op]
 
@@ -751,7 +762,7 @@ cdef class Value:
         arena[self.idx].flags |= FLAG_HOOK
 
     def __repr__(self):
-        return f"Value(data={arena[self.idx].data}, grad={arena[self.idx].grad})"
+        return f"Value(data={node_data[self.idx]}, grad={node_grad[self.idx]})"
 
     def __reduce__(self):
         # copy, deepcopy and pickle: a leaf (a model parameter) is its data, grad
@@ -759,7 +770,7 @@ cdef class Value:
         if type(self) is not Value or arena[self.idx].op != OP_LEAF:
             raise TypeError("only leaf Values (made from a number) can be copied or "
                             "pickled; make a new leaf with Value(v.data)")
-        return (_leaf, (arena[self.idx].data, arena[self.idx].grad, self.name))
+        return (_leaf, (node_data[self.idx], node_grad[self.idx], self.name))
 
     # -- ops: the forward formulas are op_forward's -------------------------
 
@@ -839,12 +850,12 @@ cdef class Value:
         cdef Graph g
         if not arena[self.idx].flags & FLAG_MANAGED:
             # no Python code below: nothing can free a node while we walk the order
-            arena[self.idx].grad = 1.0
+            node_grad[self.idx] = 1.0
             sweep(self.idx, True, NULL)
             return
         g = Graph.__new__(Graph)
         g.record(self.idx, False)
-        arena[self.idx].grad = 1.0
+        node_grad[self.idx] = 1.0
         g.run_backward()
 
 
@@ -901,7 +912,7 @@ cdef class _LocalBackward:
         self.v = v
 
     def __call__(self):
-        op_backward(arena, self.v.idx)
+        op_backward(self.v.idx)
 
     def __repr__(self):
         return f"<local chain rule of {self.v!r}>"
@@ -1013,7 +1024,7 @@ cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
                 top += 1
         if backprop:
             for k in range(n - 1, -1, -1):
-                op_backward(arena, order[k])
+                op_backward(order[k])
     except BaseException:
         free(order)
         raise
@@ -1154,7 +1165,7 @@ cdef class Graph:
                 if hook is not None:
                     hook()          # may build or free Values: the arena may move
                     continue
-            op_backward_step(arena, st.op, st.out, st.lhs, st.rhs)
+            op_backward_step(st.op, st.out, st.lhs, st.rhs)
         return 0
 
     def forward(self):
@@ -1176,19 +1187,19 @@ cdef class Graph:
                 fwd = state_of(<Value>h).get("_forward") if h != NULL else None
                 if fwd is not None:
                     fwd()           # may move the arena
-                    arena[st.out].grad = 0.0
+                    node_grad[st.out] = 0.0
                 continue
-            data = op_forward(st.op, arena[st.lhs].data, arena[st.rhs].data, &err)
+            data = op_forward(st.op, node_data[st.lhs], node_data[st.rhs], &err)
             if err:
                 raise_forward_error(err, st.op)
-            arena[st.out].data = data
-            arena[st.out].grad = 0.0
+            node_data[st.out] = data
+            node_grad[st.out] = 0.0
 
     def backward(self):
         """root.grad = 1, then every node's chain rule in reverse order (C loop)."""
         if self.size == 0:
             raise ValueError("this Graph was released")
-        arena[self.root].grad = 1.0
+        node_grad[self.root] = 1.0
         self.run_backward()
 
     def __len__(self):
@@ -1264,7 +1275,7 @@ cdef class ValueVector:
         cdef double[::1] view = out
         cdef Py_ssize_t k
         for k in range(self.size):
-            view[k] = arena[self.nodes[k]].data
+            view[k] = node_data[self.nodes[k]]
         return out
 
     @data.setter
@@ -1272,7 +1283,7 @@ cdef class ValueVector:
         cdef const double[::1] view = self._checked(values, "data")
         cdef Py_ssize_t k
         for k in range(self.size):
-            arena[self.nodes[k]].data = view[k]
+            node_data[self.nodes[k]] = view[k]
 
     @property
     def grad(self):
@@ -1282,7 +1293,7 @@ cdef class ValueVector:
         cdef double[::1] view = out
         cdef Py_ssize_t k
         for k in range(self.size):
-            view[k] = arena[self.nodes[k]].grad
+            view[k] = node_grad[self.nodes[k]]
         return out
 
     @grad.setter
@@ -1290,21 +1301,21 @@ cdef class ValueVector:
         cdef const double[::1] view = self._checked(values, "grad")
         cdef Py_ssize_t k
         for k in range(self.size):
-            arena[self.nodes[k]].grad = view[k]
+            node_grad[self.nodes[k]] = view[k]
 
     def zero_grad(self):
         """Set every grad to 0."""
         cdef Py_ssize_t k
         for k in range(self.size):
-            arena[self.nodes[k]].grad = 0.0
+            node_grad[self.nodes[k]] = 0.0
 
     def sgd_step(self, double lr):
         """data -= lr * grad for every Value, micrograd's update, in one C loop."""
         cdef Py_ssize_t k
-        cdef Node* n
+        cdef node_t i
         for k in range(self.size):
-            n = &arena[self.nodes[k]]
-            n.data -= lr * n.grad
+            i = self.nodes[k]
+            node_data[i] -= lr * node_grad[i]
 
     cdef object _checked(self, values, str what):
         import numpy as np

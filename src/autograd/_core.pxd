@@ -38,9 +38,9 @@ cdef enum:
     FLAG_INT_EXP = 8   # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
 
 
-cdef struct Node:       # 40 bytes
-    double data
-    double grad
+# A node's data and grad live in two arrays beside the Node array (_core.pyx:
+# node_data, node_grad), indexed alike.
+cdef struct Node:       # 20 bytes
     node_t lhs        # first operand (0: none)
     node_t rhs        # second operand (0: none)
     uint32_t refs     # parents + Value handles that refer to this node
