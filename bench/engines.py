@@ -39,6 +39,7 @@ def probe():
     import autograd
     out["ours"] = (True, f"arenagrad {autograd.__version__}")
     out["ours-replay"] = out["ours"]
+    out["ours-dot"] = out["ours"]
     try:
         import micrograd.engine  # noqa: F401
         import micrograd.nn  # noqa: F401
@@ -62,6 +63,7 @@ def probe():
 LABELS = {
     "ours": "ours (eager)",
     "ours-replay": "ours (Graph replay)",
+    "ours-dot": "ours, `autograd._core.dot` (one C call)",
     "micrograd": "micrograd 0.1.0 as shipped",
     "micrograd-nogc": "micrograd 0.1.0, gc off",
     "torch-scalar": "PyTorch 0-dim scalars",
