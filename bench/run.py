@@ -281,6 +281,7 @@ class Bench:
         self.targets = []            # (name, target text, achieved text, verdict)
         self.notes = []
         self.scaling_pts = {}        # (engine, shape) -> {n: ns per node}
+        self.summary = {}            # engine -> {column: value}, for the summary table
         self.t_start = time.perf_counter()
 
     # -- helpers ---------------------------------------------------------------
@@ -329,6 +330,7 @@ class Bench:
             if k not in samples:
                 continue
             ns = med(samples[k]) / ops * 1e9
+            self.summary.setdefault(k, {})["build"] = ns
             rows.append([E.LABELS[k], fmt_ns(ns), fmt_time(med(samples[k])),
                          fmt_ratio(pair_ratio(samples, k, "ours"))])
         body = (f"`sum(w * x for w, x in zip(ws, xs))` over {m:,} pre-made leaf pairs: "
@@ -398,6 +400,8 @@ class Bench:
             r_mg = pair_ratio(samples, "micrograd", "ours")
             if r_mg == r_mg:
                 ratios.append((nodes, r_mg))
+            for k, v in samples.items():
+                self.summary.setdefault(k, {})["backward"] = (nodes, med(v) / nodes * 1e9)
             for k in wanted:
                 if k not in samples:
                     continue
@@ -470,6 +474,8 @@ class Bench:
         samples, errors = alternate(samplers, self.cfg["demo_rounds"], self.cfg["target"],
                                     self.log)
         self.demo_samples = samples
+        for k, v in samples.items():
+            self.summary.setdefault(k, {})["demo"] = (med(v), pair_ratio(samples, "micrograd", k))
         rows = []
         for k in wanted:
             if k not in samples:
@@ -831,6 +837,8 @@ class Bench:
                     continue
                 bpn = r["build_bytes"] / r["nodes"]
                 self.bytes_per_node[(k, shape)] = bpn
+                if shape == "dot":
+                    self.summary.setdefault(k, {})["bytes"] = (r["nodes"], bpn)
                 extra = ""
                 if k == "ours":
                     extra = (f"arena live {r['arena_live']:,}; Graph(root) adds "
@@ -892,6 +900,35 @@ class Bench:
             return json.loads(p.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
             return {"error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+
+    def summary_table(self):
+        """One row per engine: the figures a README quotes."""
+        if not self.summary:
+            return ""
+        order = ["ours", "ours-replay", "ours-dot", "micrograd", "micrograd-nogc",
+                 "torch-scalar", "torch-vec", "floats"]
+        bsize = max((v["backward"][0] for v in self.summary.values() if "backward" in v),
+                    default=None)
+        msize = max((v["bytes"][0] for v in self.summary.values() if "bytes" in v),
+                    default=None)
+        rows = []
+        for k in order:
+            d = self.summary.get(k)
+            if not d:
+                continue
+            demo = d.get("demo")
+            back = d.get("backward")
+            rows.append([
+                E.LABELS[k],
+                fmt_time(demo[0]) if demo else "",
+                fmt_ratio(demo[1]) if demo and demo[1] == demo[1] else "",
+                fmt_ns(d["build"]) if "build" in d else "",
+                fmt_ns(back[1]) if back and back[0] == bsize else "",
+                f"{d['bytes'][1]:,.0f}" if "bytes" in d else "",
+            ])
+        return table(["engine", "demo step", "micrograd / engine", "build ns / op",
+                      f"backward ns / node ({bsize:,} nodes)" if bsize else "backward ns / node",
+                      f"bytes / node ({msize:,} nodes)" if msize else "bytes / node"], rows)
 
     # -- plot ----------------------------------------------------------------------
 
@@ -982,8 +1019,14 @@ class Bench:
                  "per-round ratios. `gc.freeze()` is called after the imports so that the "
                  "bench's own imports (numpy, torch) don't weigh on micrograd's collections. "
                  "Absolute times are orientation only (shared, noisy machine).", ""]
-        tgt = ["## Targets", "", table(["target", "wanted", "achieved", "verdict"],
-                                         [list(t) for t in self.targets])]
+        summ = self.summary_table()
+        tgt = []
+        if summ:
+            tgt += ["## Summary", "", "Medians of this run (the sections below have the "
+                    "details; \"micrograd / engine\" is the paired ratio of the demo step).", "",
+                    summ, ""]
+        tgt += ["## Targets", "", table(["target", "wanted", "achieved", "verdict"],
+                                        [list(t) for t in self.targets])]
         if self.notes:
             tgt += ["", *[f"- {n}" for n in self.notes]]
         text = "\n".join(head + tgt) + "\n\n" + "\n".join(self.sections)
@@ -992,7 +1035,7 @@ class Bench:
         path = os.path.join(out_dir, "RESULTS.md")
         with open(path, "w") as f:
             f.write(text)
-        print("\n## Targets\n\n" + "\n".join(tgt[2:]), flush=True)
+        print("\n" + "\n".join(tgt), flush=True)
         return path
 
 
