@@ -926,6 +926,65 @@ def test_hook_that_tries_to_reinitialise_values_of_its_graph(baseline, no_gc):
     assert live() == baseline
 
 
+def test_threads_building_and_dropping_graphs_concurrently():
+    """Threads switch inside hooks, __float__, gc.collect(): the arena must stay
+    consistent (every thread builds, backpropagates and drops its own graphs over
+    shared leaves, with custom ops whose hooks allocate)."""
+    proc = run_script("""
+        import gc, math, random, sys, threading
+        from autograd import Value, Graph, ValueVector
+        from autograd._core import arena_stats
+        sys.setswitchinterval(1e-6)
+        shared = [Value(float(i) / 50) for i in range(50)]
+        errors = []
+        def ctanh(v):
+            out = Value(math.tanh(v.data), (v,), 'tanh')
+            def _backward():
+                v.grad += (1 - out.data ** 2) * out.grad
+                [Value(0.0) * 2 for _ in range(50)]
+            def _forward():
+                out.data = math.tanh(v.data)
+            out._backward = _backward
+            out._forward = _forward
+            return out
+        def work(seed):
+            rng = random.Random(seed)
+            try:
+                for it in range(400):
+                    y = rng.choice(shared)
+                    for k in range(rng.randint(1, 60)):
+                        r = rng.random()
+                        if r < 0.2:
+                            y = ctanh(y)
+                        elif r < 0.5:
+                            y = y * rng.choice(shared) + 0.5
+                        else:
+                            y = (y + 1.0).tanh()
+                    y.backward()
+                    if it % 10 == 0:
+                        g = Graph(y)
+                        g.forward()
+                        g.backward()
+                        ValueVector(shared[:10]).zero_grad()
+                        del g
+                    if it % 37 == 0:
+                        gc.collect()
+                    list(y._prev)
+                    del y
+            except Exception as e:
+                errors.append(repr(e))
+        threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+        assert not errors, errors[:3]
+        assert arena_stats()['live'] == 50, arena_stats()
+        """)
+    assert_clean_exit(proc)
+
+
 # =============================================================================
 # Interpreter shutdown
 # =============================================================================
@@ -1478,6 +1537,64 @@ def test_reinitialising_a_graph_while_it_runs(during):
         assert x.grad == 1.0, x.grad
         assert len(g) == 2 * 200_000 + 3, len(g)
         print('ok')
+        """)
+    assert_clean_exit(proc)
+
+
+def test_out_of_memory_leaves_no_node_behind():
+    """With the address space capped, the arena cannot grow: ops raise MemoryError.
+    A failed op must not leave nodes behind. binary_op/apply_op allocate a number
+    operand's constant leaf, then the result: when the result's allocation fails
+    the constant keeps its creation reference forever. dot() fails the same way
+    mid-loop, and also keeps the running sum's extra reference: every node made so
+    far leaks, and so does `start` (the partial sum refers to it)."""
+    proc = run_script("""
+        import gc, os, resource
+        from autograd import Value
+        from autograd.engine import dot
+        from autograd._core import arena_stats
+
+        def live():
+            return arena_stats()['live']
+
+        def address_space():
+            with open('/proc/self/statm') as f:
+                return int(f.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + 150 * 2**20, hard))
+        x = Value(1.0)
+        y = x
+        try:
+            while True:                    # fill the arena until it cannot grow
+                y = y + x
+                if live() == 1000:
+                    spares = [Value(0.0) for _ in range(6)]
+                    start = Value(0.5)
+        except MemoryError:
+            pass
+        # room for Python objects, not for a bigger arena
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + 8 * 2**20, hard))
+        assert live() == arena_stats()['capacity'] - 1, arena_stats()   # full
+        leaked = {}
+        del spares[0]                      # one free slot: a constant fits, not its result
+        before = live()
+        try:
+            x + 1.0
+        except MemoryError:
+            leaked['x + 1.0'] = live() - before
+        del spares[:5]                     # five free slots: dot fails at its 2nd term
+        before = live()
+        try:
+            dot([x, x, x], [1.0, 2.0, 3.0], start)
+        except MemoryError:
+            leaked['dot'] = live() - before
+        del start                          # its node must go
+        leaked['start'] = live() - (before - 1)
+        assert leaked == {'x + 1.0': 0, 'dot': 0, 'start': 0}, leaked
+        del x, y
+        gc.collect()
+        assert live() == 0, arena_stats()
         """)
     assert_clean_exit(proc)
 
