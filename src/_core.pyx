@@ -35,7 +35,7 @@ from libc.math cimport pow as c_pow
 from libc.math cimport tanh as c_tanh
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numbers
 
@@ -958,6 +958,29 @@ autograd_use_tp_new(<PyTypeObject*>Value)
 
 cdef uint32_t sweep_number = 0
 
+# The sweep's stack and order live from one sweep to the next: fresh multi-MB
+# buffers would be new pages, and page faults, on every backward(). A sweep that
+# starts while another runs (a finalizer run by the cycle collector during a
+# custom op's lookup can call backward()) gets buffers of its own.
+cdef node_t* sweep_stack = NULL
+cdef node_t* sweep_order = NULL
+cdef Py_ssize_t sweep_stack_cap = 0
+cdef Py_ssize_t sweep_order_cap = 0
+cdef bint sweep_busy = False
+
+
+cdef int reserve(node_t** buf, Py_ssize_t* cap, Py_ssize_t needed) except -1:
+    """Grow a scratch buffer to at least `needed` entries (doubling)."""
+    if needed <= cap[0]:
+        return 0
+    cdef Py_ssize_t new_cap = max(needed, 2 * cap[0], 1024)
+    cdef node_t* new_buf = <node_t*>realloc(buf[0], new_cap * sizeof(node_t))
+    if new_buf == NULL:
+        raise MemoryError()
+    buf[0] = new_buf
+    cap[0] = new_cap
+    return 0
+
 
 cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
     """Order the nodes reachable from root, operands first; with `backprop`, then
@@ -966,74 +989,97 @@ cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
     Returns how many nodes there are. If `order_out` is not NULL, it receives
     the order, a malloc'ed array that the caller frees.
     """
+    global sweep_busy
+    cdef node_t* own_stack = NULL
+    cdef node_t* own_order = NULL
+    cdef Py_ssize_t own_stack_cap = 0, own_order_cap = 0
+    if sweep_busy:
+        try:
+            return sweep_into(&own_stack, &own_stack_cap, &own_order, &own_order_cap,
+                              root, backprop, order_out)
+        finally:
+            free(own_stack)
+            free(own_order)
+    sweep_busy = True
+    try:
+        return sweep_into(&sweep_stack, &sweep_stack_cap, &sweep_order, &sweep_order_cap,
+                          root, backprop, order_out)
+    finally:
+        sweep_busy = False
+
+
+cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t** order_buf,
+                           Py_ssize_t* order_cap_ptr, node_t root, bint backprop,
+                           node_t** order_out) except -1:
     global sweep_number
-    cdef Py_ssize_t stack_cap = 256, order_cap = 256, top = 0, n = 0, k, c, n_kids
+    cdef Py_ssize_t top = 0, n = 0, k, c, n_kids
     sweep_number += 1
     if sweep_number == 0:               # wrapped after 2**32 sweeps: forget old marks
         for k in range(n_used):
             arena[k].mark = 0
         sweep_number = 1
     cdef uint32_t mark = sweep_number
-    cdef node_t* stack = <node_t*>malloc(stack_cap * sizeof(node_t))
-    cdef node_t* order = <node_t*>malloc(order_cap * sizeof(node_t))
+    # every reachable node enters the order once: n_live bounds it
+    reserve(order_buf, order_cap_ptr, n_live + 1)
+    reserve(stack_buf, stack_cap_ptr, 1024)
+    cdef node_t* stack = stack_buf[0]
+    cdef node_t* order = order_buf[0]
+    cdef Py_ssize_t stack_cap = stack_cap_ptr[0]
     cdef node_t i, child
     cdef Node* node
     cdef PyObject* h
     cdef tuple kids
-    try:
-        if stack == NULL or order == NULL:
-            raise MemoryError()
-        stack[0] = root
-        top = 1
-        while top:
-            top -= 1
-            i = stack[top]
-            if i < 0:                   # all operands of ~i are in the order
-                if n == order_cap:
-                    order = <node_t*>grow_buffer(order, &order_cap)
-                order[n] = ~i
-                n += 1
-                continue
-            node = &arena[i]
-            if node.mark == mark:       # pushed by two results: the first one placed it
-                continue
-            node.mark = mark
-            if top + 3 > stack_cap:
-                stack = <node_t*>grow_buffer(stack, &stack_cap)
-            stack[top] = ~i
+    stack[0] = root
+    top = 1
+    while top:
+        top -= 1
+        i = stack[top]
+        if i < 0:                       # all operands of ~i are in the order
+            if n == order_cap_ptr[0]:   # only if a finalizer grew a custom op's children
+                reserve(order_buf, order_cap_ptr, n + 1)
+                order = order_buf[0]
+            order[n] = ~i
+            n += 1
+            continue
+        node = &arena[i]
+        if node.mark == mark:           # pushed by two results: the first one placed it
+            continue
+        node.mark = mark
+        if top + 3 > stack_cap:
+            reserve(stack_buf, stack_cap_ptr, top + 3)
+            stack = stack_buf[0]
+            stack_cap = stack_cap_ptr[0]
+        stack[top] = ~i
+        top += 1
+        if node.op == OP_CUSTOM:
+            h = live_handle(i)
+            kids = custom_children(<Value>h) if h != NULL else ()
+            n_kids = len(kids)
+            reserve(stack_buf, stack_cap_ptr, top + n_kids)
+            stack = stack_buf[0]
+            stack_cap = stack_cap_ptr[0]
+            for c in range(n_kids):
+                child = (<Value>kids[c]).idx
+                if child and arena[child].mark != mark:
+                    stack[top] = child
+                    top += 1
+            continue
+        child = node.rhs
+        if child and arena[child].mark != mark:
+            stack[top] = child
             top += 1
-            if node.op == OP_CUSTOM:
-                h = live_handle(i)
-                kids = custom_children(<Value>h) if h != NULL else ()
-                n_kids = len(kids)
-                for c in range(n_kids):
-                    child = (<Value>kids[c]).idx
-                    if child and arena[child].mark != mark:
-                        if top + 1 > stack_cap:
-                            stack = <node_t*>grow_buffer(stack, &stack_cap)
-                        stack[top] = child
-                        top += 1
-                continue
-            child = node.rhs
-            if child and arena[child].mark != mark:
-                stack[top] = child
-                top += 1
-            child = node.lhs
-            if child and arena[child].mark != mark:
-                stack[top] = child
-                top += 1
-        if backprop:
-            for k in range(n - 1, -1, -1):
-                op_backward(order[k])
-    except BaseException:
-        free(order)
-        raise
-    finally:
-        free(stack)
+        child = node.lhs
+        if child and arena[child].mark != mark:
+            stack[top] = child
+            top += 1
+    if backprop:
+        for k in range(n - 1, -1, -1):
+            op_backward(order[k])
     if order_out != NULL:
-        order_out[0] = order
-    else:
-        free(order)
+        order_out[0] = <node_t*>malloc((n if n else 1) * sizeof(node_t))
+        if order_out[0] == NULL:
+            raise MemoryError()
+        memcpy(order_out[0], order, n * sizeof(node_t))
     return n
 
 
