@@ -291,6 +291,14 @@ cdef inline void give_back_slot(node_t i) noexcept nogil:
 arena_grow()                    # slot 0, the null node, exists from import on
 
 
+cdef inline int ensure_slots(Py_ssize_t k) except -1:
+    """Make room for k new nodes now, so that an op that makes several nodes
+    fails (MemoryError) before it makes any, rather than half-way."""
+    while <Py_ssize_t>capacity - n_used + n_free < k:
+        arena_grow()
+    return 0
+
+
 cdef inline node_t node_alloc(uint8_t op, double data, node_t lhs, node_t rhs,
                               uint8_t flags) except 0:
     """A new node with one reference (its creator's); takes a reference on each operand."""
@@ -464,6 +472,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
         return make_managed_result(op, data, a, b, flags)
     cdef Value out = Value.__new__(Value)
+    ensure_slots(1 + a_const + b_const)
     if a_const:
         ia = node_alloc(OP_LEAF, da, 0, 0, 0)
     if b_const:
@@ -504,6 +513,7 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
         raise_forward_error(err, op)
     cdef Value out = Value.__new__(Value)     # not a GC type: runs no collection
     if constant:
+        ensure_slots(2)
         io = node_alloc(OP_LEAF, do, 0, 0, 0)
     out.idx = node_alloc(op, data, io, iv, 0) if other_first else \
         node_alloc(op, data, iv, io, 0)
@@ -583,6 +593,7 @@ def dot(weights, inputs, start):
     cdef Value out = Value.__new__(Value)
     cdef node_t acc = (<Value>start).idx, term, iw, ix
     cdef double xd
+    ensure_slots(3 * n)                 # a product, a sum and maybe a constant a term
     node_incref(acc)                    # the running sum's reference, dropped as it moves
     for k in range(n):
         iw = (<Value>ws[k]).idx
