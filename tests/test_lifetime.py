@@ -1599,6 +1599,62 @@ def test_out_of_memory_leaves_no_node_behind():
     assert_clean_exit(proc)
 
 
+def test_sweep_started_by_a_finalizer_inside_a_sweep():
+    """The sweep marks nodes with its number. custom_children() allocates (a list)
+    when a custom op's `_children` holds non-Values; a collection there can run a
+    finalizer that calls backward(): a nested sweep re-marks the nodes the outer
+    sweep already placed, which then walks them again. The Graph's order holds
+    them twice (wrong length, pins counted twice) and its backward applies their
+    rules twice (wrong gradients)."""
+    proc = run_script("""
+        import gc, math
+        from autograd import Value, Graph
+
+        x = Value(0.5)
+        shared = x
+        for i in range(20):
+            shared = shared * 1.5 + 0.25       # 81 nodes, x included
+        other_root = shared * 2.0              # another graph over the same nodes
+        out = Value(shared.data, (shared,), 'id')
+        out._forward = lambda: None
+        out._backward = lambda: None
+        out._children = (shared, 'not a Value')
+        root = shared + out                    # shared is placed before out is expanded
+        fired = []
+        armed = [False]
+
+        class Bomb:
+            def __del__(self):
+                if armed[0]:
+                    fired.append(1)
+                    other_root.backward()      # a sweep inside the sweep
+                again = Bomb()                 # garbage for the next collection
+                again.me = again
+
+        bomb = Bomb()
+        bomb.me = bomb
+        del bomb
+        gc.collect()
+        old = gc.get_threshold()
+        gc.set_threshold(1, 1000, 1000)        # collect at (almost) every allocation
+        armed[0] = True
+        g = Graph(root)
+        armed[0] = False
+        gc.set_threshold(*old)
+        assert fired, 'no finalizer ran during the sweep'
+        seen, stack = {}, [root]
+        while stack:                           # zero every grad the nested passes set
+            v = stack.pop()
+            if id(v) not in seen:
+                seen[id(v)] = v
+                v.grad = 0.0
+                stack.extend(v._prev)
+        g.backward()
+        assert (len(g), x.grad) == (1 + 1 + 81, 1.5 ** 20), (len(g), x.grad)
+        """)
+    assert_clean_exit(proc)
+
+
 def test_local_backward_of_none_is_refused():
     """`Value._backward` of a built-in op returns an `_LocalBackward`; its type
     accepts None (`def __cinit__(self, Value v)` without `not None`), and calling
