@@ -450,6 +450,8 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     cdef int err = ERR_NONE
     if isinstance(a, Value):
         ia = (<Value>a).idx
+        if ia == 0:
+            raise_uninitialised()
         da = node_data[ia]
     elif is_number(a):
         da = to_double(a, "an operand")
@@ -459,6 +461,8 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     if b is not None:
         if isinstance(b, Value):
             ib = (<Value>b).idx
+            if ib == 0:
+                raise_uninitialised()
             db = node_data[ib]
         elif is_number(b):
             db = to_double(b, "an operand")
@@ -487,10 +491,17 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     return out
 
 
+cdef int raise_uninitialised() except -1:
+    raise ValueError("this Value has no node: Value.__init__ was not called "
+                     "(a subclass's __init__ must call super().__init__)")
+
+
 cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
     """`v op other` (or `other op v`): the fast path for a plain Value or a float
     operand with no custom op below; anything else goes to apply_op."""
     cdef node_t iv = v.idx, io = 0
+    if iv == 0:
+        raise_uninitialised()
     cdef double dv = node_data[iv], do
     cdef bint constant
     cdef int err = ERR_NONE
@@ -498,6 +509,8 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
         return NotImplemented
     if type(other) is Value:
         io = (<Value>other).idx
+        if io == 0:
+            raise_uninitialised()
         do = node_data[io]
         constant = False
     elif PyFloat_CheckExact(other):
@@ -527,6 +540,8 @@ cdef inline object unary_op(uint8_t op, Value v):
     """`op(v)`: the fast path of functions of one Value."""
     cdef node_t iv = v.idx
     cdef int err = ERR_NONE
+    if iv == 0:
+        raise_uninitialised()
     if arena[iv].flags & FLAG_MANAGED:
         return apply_op(op, v, None)
     cdef double data = op_forward(op, node_data[iv], 0.0, &err)
@@ -650,7 +665,11 @@ cdef class Value:
         for child in children:
             if not isinstance(child, Value):
                 raise TypeError(f"_children must be Values, not {type(child).__name__}")
-        custom = bool(children) or bool(_op)
+        if label is not None:
+            name = label
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
         if custom:
             try:
                 state = PyObject_GenericGetDict(self, NULL)
@@ -662,10 +681,6 @@ cdef class Value:
         self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
                               FLAG_MANAGED if custom else 0)
         handles[self.idx] = <PyObject*>self
-        if label is not None:
-            name = label
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
         if name:
             self.name = name
 
@@ -684,7 +699,10 @@ cdef class Value:
 
     @data.setter
     def data(self, value):
-        node_data[self.idx] = to_double(value, "data")
+        cdef double x = to_double(value, "data")
+        if self.idx == 0:
+            raise_uninitialised()
+        node_data[self.idx] = x
 
     @property
     def grad(self):
@@ -693,7 +711,10 @@ cdef class Value:
 
     @grad.setter
     def grad(self, value):
-        node_grad[self.idx] = to_double(value, "grad")
+        cdef double x = to_double(value, "grad")
+        if self.idx == 0:
+            raise_uninitialised()
+        node_grad[self.idx] = x
 
     @property
     def name(self):
@@ -859,6 +880,8 @@ cdef class Value:
         nodes reachable from here. Iterative: graph depth is unlimited.
         """
         cdef Graph g
+        if self.idx == 0:
+            raise_uninitialised()
         if not arena[self.idx].flags & FLAG_MANAGED:
             # no Python code below: nothing can free a node while we walk the order
             node_grad[self.idx] = 1.0
@@ -893,6 +916,12 @@ cdef dict state_of(Value v):
         return PyObject_GenericGetDict(v, NULL)
     except AttributeError:
         return {}
+
+
+cdef tuple raw_children(Value v):
+    """A custom op's `_children` as stored (any objects), without allocating."""
+    children = state_of(v).get("_children", ())
+    return children if type(children) is tuple else ()
 
 
 cdef tuple custom_children(Value v):
@@ -1063,13 +1092,20 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
         stack[top] = ~i
         top += 1
         if node.op == OP_CUSTOM:
+            # raw `_children`, non-Values skipped in place: allocating here could
+            # start the cycle collector, whose finalizers could start a sweep
             h = live_handle(i)
-            kids = custom_children(<Value>h) if h != NULL else ()
+            kids = raw_children(<Value>h) if h != NULL else ()
+            if sweep_number != mark:
+                raise RuntimeError("backward() ran inside another backward() (from a "
+                                   "finalizer): the graph's order is lost")
             n_kids = len(kids)
             reserve(stack_buf, stack_cap_ptr, top + n_kids)
             stack = stack_buf[0]
             stack_cap = stack_cap_ptr[0]
             for c in range(n_kids):
+                if type(kids[c]) is not Value and not isinstance(kids[c], Value):
+                    continue
                 child = (<Value>kids[c]).idx
                 if child and arena[child].mark != mark:
                     stack[top] = child
@@ -1130,6 +1166,8 @@ cdef class Graph:
         self.pinned = False
 
     def __init__(self, Value root not None):
+        if root.idx == 0:
+            raise_uninitialised()
         if self.order != NULL:
             raise RuntimeError("Graph.__init__ was already called: make a new Graph")
         self.record(root.idx, True)
