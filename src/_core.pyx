@@ -3,11 +3,12 @@
 
 Reading order for a newcomer:
 
-1. the op table (``OP_NAMES``, ``op_forward``, ``op_backward``): every op's
-   name, forward formula and local chain rule, written once;
+1. the op table (``OP_NAMES``, ``op_forward``, ``op_backward_step``): every
+   op's name, forward formula and local chain rule, written once;
 2. the arena (``node_alloc``, ``node_decref``): where nodes live and die;
-3. ``Value``: the Python face, one handle per live node at most;
-4. ``topo_sort`` and ``Value.backward``: micrograd's backward, iterative;
+3. ``Value``: the Python face, one handle per live node at most; ``dot``, the
+   neuron's weighted sum in one C loop;
+4. ``sweep`` and ``Value.backward``: micrograd's backward, iterative;
 5. ``Graph`` and ``ValueVector``: replaying a recorded graph and moving leaf
    data in bulk.
 
@@ -25,8 +26,8 @@ cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject, newfunc
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT
-from libc.math cimport INFINITY, NAN
+from cpython.ref cimport Py_REFCNT
+from libc.math cimport NAN
 from libc.math cimport exp as c_exp
 from libc.math cimport floor as c_floor
 from libc.math cimport isfinite, isinf, isnan
@@ -56,8 +57,8 @@ cdef extern from *:
 # The op table
 # =============================================================================
 # One row per op: its `_op` string (micrograd's where micrograd has the op), its
-# forward formula (op_forward) and its local chain rule (op_backward). Eager
-# ops, `_backward`, `backward()` and Graph replay all go through these three.
+# forward formula (op_forward) and its local chain rule (op_backward_step).
+# Eager ops, `_backward`, `backward()` and Graph replay all go through these.
 
 OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
             'sigmoid', '')
@@ -428,16 +429,6 @@ cdef inline Value handle_of(node_t i):
     return v
 
 
-cdef inline object make_result(type kind, uint8_t op, double data, node_t lhs, node_t rhs,
-                               uint8_t flags):
-    """A new Value of type `kind` on a new node (its Python object first: allocating it
-    may run the cycle collector, which may free nodes and move the arena)."""
-    cdef Value out = kind.__new__(kind)
-    out.idx = node_alloc(op, data, lhs, rhs, flags)
-    handles[out.idx] = <PyObject*>out
-    return out
-
-
 cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     """`a op b` (b None for unary ops).
 
@@ -559,7 +550,11 @@ cdef object make_managed_result(uint8_t op, double data, object a, object b, uin
     if b is not None and not isinstance(b, Value):
         b = Value(b)
     cdef node_t ib = (<Value>b).idx if b is not None else 0
-    cdef Value out = make_result(CustomValue, op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
+    # the object first: allocating a GC type may run the collector, which may
+    # free nodes and move the arena
+    cdef Value out = CustomValue.__new__(CustomValue)
+    out.idx = node_alloc(op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
+    handles[out.idx] = <PyObject*>out
     PyObject_GenericGetDict(out, NULL)["_children"] = (a,) if b is None else (a, b)
     return out
 
@@ -927,12 +922,10 @@ cdef tuple raw_children(Value v):
 cdef tuple custom_children(Value v):
     """A custom op's children: the Values of its `_children` (a plain attribute
     that user code can reassign, so anything else in it is ignored)."""
-    children = state_of(v).get("_children", ())
-    if not isinstance(children, tuple):
-        return ()
-    for child in <tuple>children:
+    children = raw_children(v)
+    for child in children:
         if not isinstance(child, Value):
-            return tuple([c for c in <tuple>children if isinstance(c, Value)])
+            return tuple([c for c in children if isinstance(c, Value)])
     return children
 
 
@@ -1302,14 +1295,6 @@ cdef class Graph:
 
     def __repr__(self):
         return f"Graph({self.size} nodes)"
-
-
-cdef void* grow_buffer(void* buf, Py_ssize_t* cap) except NULL:
-    cdef void* new_buf = realloc(buf, 2 * cap[0] * sizeof(node_t))
-    if new_buf == NULL:
-        raise MemoryError()
-    cap[0] *= 2
-    return new_buf
 
 
 # =============================================================================
