@@ -24,8 +24,11 @@ def pyspy(path):
         stack, n = line.rstrip().rsplit(" ", 1)
         n = int(n)
         frames = stack.split(";")
-        if not any("step" in f or "fn (" in f or "main (profile_step" in f for f in frames):
-            continue                    # start-up and imports
+        # the steps: under profile_step.py's main(), not importing anything (a graph freed
+        # as step() returns shows up right under main(), after the step's frame is gone)
+        if (not any(f.startswith("main (profile_step.py") for f in frames)
+                or any("importlib" in f or "_find_and_load" in f for f in frames)):
+            continue
         total += n
         core = [f for f in frames if "_core.pyx" in f or "_core.cpython" in f or "__pyx" in f]
         if core:

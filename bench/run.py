@@ -854,6 +854,8 @@ class Bench:
     def memory(self):
         self.log("5. memory (fresh subprocesses)")
         n = self.cfg["mem_nodes"]
+        from autograd._core import arena_stats
+        slot_bytes = arena_stats()["node_bytes"]
         rows = []
         self.bytes_per_node = {}
         for k in self.keys("ours", "micrograd", "torch-scalar"):
@@ -876,7 +878,8 @@ class Bench:
                 "fresh process (`bench/memworker.py`; /proc/self/statm), and after one backward "
                 "(micrograd's grads become float objects then). **chain** holds one Python handle (the root); **dot** keeps its "
                 "leaves' handles alive in two lists, as a model's parameters and inputs are. "
-                "Ours' arena slot is 40 B of node + 8 B of handle pointer.\n\n"
+                f"Ours' arena takes {slot_bytes} B per slot (`arena_stats()['node_bytes']`), "
+                "allocated by doubling.\n\n"
                 + table(["engine", "shape", "nodes", "bytes / node", "after backward",
                          "notes"], rows))
         # RSS over training steps
@@ -978,7 +981,8 @@ class Bench:
             xs = sorted(pts)
             ax.plot(xs, [pts[x] for x in xs], marker="o" if shape == "chain" else "s",
                     linestyle="-" if shape == "chain" else "--", color=colors.get(k, "k"),
-                    label=f"{E.LABELS[k]}{' (forward only)' if k == 'floats' else ''}, {shape}",
+                    label=("plain floats, forward only (floor)" if k == "floats"
+                           else E.LABELS[k]) + f", {shape}",
                     markersize=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -1043,7 +1047,9 @@ class Bench:
                  f"- **machine load**: {getattr(self, 'load', '?')}", ""]
         head += ["Method: in each workload the engines run alternately in one process (A B C "
                  "A B C ...) after a warm-up call; times are medians, ratios are medians of "
-                 "per-round ratios. `gc.freeze()` is called after the imports so that the "
+                 "per-round ratios. A sample during which this process got less than 85% of "
+                 "a CPU (process time / wall time) is retaken. `gc.freeze()` is called after "
+                 "the imports so that the "
                  "bench's own imports (numpy, torch) don't weigh on micrograd's collections. "
                  "Absolute times are orientation only (shared, noisy machine).", ""]
         summ = self.summary_table()
