@@ -1058,7 +1058,7 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
     cdef node_t* stack = stack_buf[0]
     cdef node_t* order = order_buf[0]
     cdef Py_ssize_t stack_cap = stack_cap_ptr[0]
-    cdef node_t i, child
+    cdef node_t i, child, lhs, rhs
     cdef Node* node
     cdef PyObject* h
     cdef tuple kids
@@ -1082,9 +1082,9 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
             reserve(stack_buf, stack_cap_ptr, top + 3)
             stack = stack_buf[0]
             stack_cap = stack_cap_ptr[0]
-        stack[top] = ~i
-        top += 1
         if node.op == OP_CUSTOM:
+            stack[top] = ~i
+            top += 1
             # raw `_children`, non-Values skipped in place: allocating here could
             # start the cycle collector, whose finalizers could start a sweep
             h = live_handle(i)
@@ -1104,13 +1104,22 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
                     stack[top] = child
                     top += 1
             continue
-        child = node.rhs
-        if child and arena[child].mark != mark:
-            stack[top] = child
+        lhs = node.lhs if node.lhs and arena[node.lhs].mark != mark else 0
+        rhs = node.rhs if node.rhs and arena[node.rhs].mark != mark else 0
+        if lhs == 0 and rhs == 0:       # a leaf, or its operands are done: place it now
+            if n == order_cap_ptr[0]:
+                reserve(order_buf, order_cap_ptr, n + 1)
+                order = order_buf[0]
+            order[n] = i
+            n += 1
+            continue
+        stack[top] = ~i
+        top += 1
+        if rhs:
+            stack[top] = rhs
             top += 1
-        child = node.lhs
-        if child and arena[child].mark != mark:
-            stack[top] = child
+        if lhs:
+            stack[top] = lhs
             top += 1
     if backprop:
         for k in range(n - 1, -1, -1):
