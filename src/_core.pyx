@@ -744,25 +744,30 @@ cdef class Value:
     @property
     def _op(self):
         """The op that made this Value: '+', '*', '**2', 'ReLU', ...; '' for a leaf."""
-        cdef Node* n = &arena[self.idx]
-        if n.op == OP_CUSTOM:
+        cdef uint8_t op = arena[self.idx].op
+        cdef bint int_exponent = arena[self.idx].flags & FLAG_INT_EXP
+        cdef double c = node_data[arena[self.idx].rhs]
+        if op == OP_CUSTOM:
             return state_of(self).get("_op", '')
-        if n.op == OP_POW_CONST:
-            c = node_data[n.rhs]
-            return f"**{int(c) if n.flags & FLAG_INT_EXP else c}"
-        return OP_NAMES[n.op]
+        if op == OP_POW_CONST:
+            return f"**{int(c) if int_exponent else c}"
+        return OP_NAMES[op]
 
     @property
     def _prev(self):
         """The set of Values this one was computed from."""
-        cdef Node* n = &arena[self.idx]
-        if n.op == OP_CUSTOM:
+        # copies, not a Node*: making the set may run the cycle collector, whose
+        # finalizers may grow (move) the arena
+        cdef uint8_t op = arena[self.idx].op
+        cdef node_t lhs = arena[self.idx].lhs
+        cdef node_t rhs = arena[self.idx].rhs if op != OP_POW_CONST else 0
+        if op == OP_CUSTOM:
             return set(custom_children(self))
         out = set()
-        if n.lhs:
-            out.add(handle_of(n.lhs))
-        if arena[self.idx].rhs and arena[self.idx].op != OP_POW_CONST:
-            out.add(handle_of(arena[self.idx].rhs))
+        if lhs:
+            out.add(handle_of(lhs))
+        if rhs:
+            out.add(handle_of(rhs))
         return out
 
     @property
@@ -1338,6 +1343,8 @@ cdef class ValueVector:
         for v in seq:
             if not isinstance(v, Value):
                 raise TypeError(f"ValueVector holds Values, not {type(v).__name__}")
+            if (<Value>v).idx == 0:
+                raise_uninitialised()
         self.nodes = <node_t*>malloc((n if n else 1) * sizeof(node_t))
         if self.nodes == NULL:
             raise MemoryError()

@@ -1671,3 +1671,36 @@ def test_local_backward_of_none_is_refused():
                 raise SystemExit('called a chain rule on None')
         """)
     assert_clean_exit(proc)
+
+
+def test_prev_survives_an_arena_move_during_its_own_allocation():
+    """`_prev` makes a set, which may run the cycle collector; a finalizer that
+    grows the arena then moves it. `_prev` must not read the node through a
+    pointer taken before (a use-after-free found on review)."""
+    proc = run_script("""
+        import gc
+        from autograd import Value
+        from autograd._core import arena_stats
+        keep = []
+        while arena_stats()['capacity'] < 1 << 18:      # a big, mmapped arena
+            keep.append(Value(0.0))
+        a, b = Value(2.0), Value(3.0)
+        v = a * b
+        del a, b
+        st = arena_stats()
+        fill = [Value(0.0) for _ in range(st['capacity'] - st['live'] - 1)]   # full
+        class Fin:
+            def __del__(self):
+                global grown
+                grown = [Value(1.0) for _ in range(1000)]                     # moves it
+        gc.disable()
+        f = Fin(); f.self = f; del f
+        gc.set_threshold(1)
+        gc.enable()
+        before = arena_stats()['capacity']
+        prev = sorted(x.data for x in v._prev)
+        assert arena_stats()['capacity'] > before, 'the finalizer did not run'
+        assert prev == [2.0, 3.0], prev
+        print('ok')
+        """)
+    assert_clean_exit(proc)
