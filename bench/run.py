@@ -255,6 +255,7 @@ def fmt_time(s):
 
 
 def fmt_ns(x):
+    """Three significant digits or so; "n/a" for nan."""
     if x != x:
         return "n/a"
     if x >= 100:
@@ -265,13 +266,7 @@ def fmt_ns(x):
 
 
 def fmt_ratio(r):
-    if r != r:
-        return "n/a"
-    if r >= 100:
-        return f"{r:,.0f}x"
-    if r >= 10:
-        return f"{r:.1f}x"
-    return f"{r:.2f}x"
+    return "n/a" if r != r else fmt_ns(r) + "x"
 
 
 def fmt_n(n):
