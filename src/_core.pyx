@@ -196,11 +196,11 @@ cdef void raise_forward_error(int err, uint8_t op) except *:
 # =============================================================================
 # The arena
 # =============================================================================
-# One growable array of Nodes, and beside it, per node, its live Value handle
-# (borrowed; NULL if none). Free slots are bits in `free_bits`, reused lowest
-# address first: a graph built step after step in a training loop then lies in
-# creation order, and the passes over it (sort, backward, free) walk memory
-# nearly in sequence instead of at random.
+# One growable array of Nodes and, indexed alike, the nodes' data, their grads
+# and their live Value handles (borrowed; NULL if none). Free slots are bits in
+# `free_bits`, reused lowest address first: a graph built step after step in a
+# training loop then lies in creation order, and the passes over it (sort,
+# backward, free) walk memory nearly in sequence instead of at random.
 
 cdef Node* arena = NULL
 cdef double* node_data = NULL   # Value.data of each node; apart from the nodes, so
@@ -216,7 +216,7 @@ cdef Py_ssize_t n_live = 0
 # Side table for names: node index -> str, for nodes with FLAG_NAMED.
 cdef dict names = {}
 
-DEF MAX_NODES = 2147483584       # the largest multiple of 64 below 2**31
+cdef Py_ssize_t MAX_NODES = 2147483584   # the largest multiple of 64 below 2**31
 
 
 cdef int arena_grow() except -1:
