@@ -371,6 +371,21 @@ cdef inline void node_incref(node_t i) noexcept nogil:
     arena[i].refs += 1
 
 
+def graph_size(Value root not None):
+    """How many Values the graph that computed `root` has (`root` and everything
+    reachable through ``_prev``), counted in C.
+
+    Examples
+    --------
+    >>> a = Value(2.0)
+    >>> graph_size(a * a + 1)
+    4
+    """
+    if root.idx == 0:
+        raise_uninitialised()
+    return sweep(root.idx, False, NULL)
+
+
 def arena_stats():
     """Counts of the arena, for tests and benchmarks.
 
@@ -1110,7 +1125,10 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
                     top += 1
             continue
         lhs = node.lhs if node.lhs and arena[node.lhs].mark != mark else 0
-        rhs = node.rhs if node.rhs and arena[node.rhs].mark != mark else 0
+        # a ** c's hidden exponent is no Value of the graph (micrograd's _prev is
+        # {a}), and neither replay nor backward has anything to do with it
+        rhs = node.rhs if (node.rhs and arena[node.rhs].mark != mark and
+                           node.op != OP_POW_CONST) else 0
         if lhs == 0 and rhs == 0:       # a leaf, or its operands are done: place it now
             if n == order_cap_ptr[0]:
                 reserve(order_buf, order_cap_ptr, n + 1)

@@ -142,3 +142,21 @@ def test_freed_slots_are_reused():
             y = y * 1.0
         del y
     assert arena_stats()["capacity"] == cap
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_graph_size_counts_the_values_trace_finds(seed, programs):
+    from autograd import trace
+    from autograd._core import graph_size
+    prog = programs.make(7_000 + seed, programs.ALL_OPS)
+    root = programs.run(prog, Value)[-1]
+    assert graph_size(root) == len(trace(root)[0])
+
+
+def test_graph_size_of_a_deep_chain_is_counted_in_c():
+    from autograd._core import graph_size
+    x = Value(1.0)
+    y = x
+    for _ in range(200_000):
+        y = y * 1.0 + 0.0
+    assert graph_size(y) == 1 + 4 * 200_000

@@ -185,7 +185,8 @@ class Node:
 
 
 def topo(root):
-    """Nodes reachable from root, operands before results."""
+    """Nodes reachable from root, operands before results (a ** c's hidden exponent
+    is no Value of the graph: the core neither orders nor counts it)."""
     order, seen, stack = [], set(), [(root, False)]
     while stack:
         n, done = stack.pop()
@@ -196,7 +197,7 @@ def topo(root):
             continue
         seen.add(id(n))
         stack.append((n, True))
-        for k in n.kids:
+        for k in (n.kids[:1] if n.op == "powc" else n.kids):
             if id(k) not in seen:
                 stack.append((k, False))
     return order

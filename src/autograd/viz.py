@@ -7,6 +7,8 @@ graphviz's ``ExecutableNotFound``).
 """
 from graphviz import Digraph, nohtml
 
+from autograd._core import graph_size
+
 __all__ = ["trace", "draw_dot"]
 
 MAX_NODES = 2000
@@ -139,11 +141,12 @@ def draw_dot(root, format="svg", rankdir="LR", max_nodes=MAX_NODES):
     """
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', not {rankdir!r}")
-    nodes, edges = _walk(root)
-    if len(nodes) > max_nodes:
+    size = graph_size(root)             # in C: a huge graph is refused at once
+    if size > max_nodes:
         raise ValueError(
-            f"the graph has {len(nodes)} Values, more than max_nodes={max_nodes}; "
+            f"the graph has {size} Values, more than max_nodes={max_nodes}; "
             "draw a smaller part of it, or pass a larger max_nodes")
+    nodes, edges = _walk(root)
     uid = {v: f"n{k}" for k, v in enumerate(nodes)}
     dot = Digraph(format=format, graph_attr={"rankdir": rankdir})
     for v in nodes:
