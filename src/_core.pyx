@@ -458,7 +458,6 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
         ia = (<Value>a).idx
         if ia == 0:
             raise_uninitialised()
-        da = node_data[ia]
     elif is_number(a):
         da = to_double(a, "an operand")
         a_const = True
@@ -469,12 +468,16 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
             ib = (<Value>b).idx
             if ib == 0:
                 raise_uninitialised()
-            db = node_data[ib]
         elif is_number(b):
             db = to_double(b, "an operand")
             b_const = True
         else:
             return NotImplemented
+    # read the Values' data only now: converting a number may run its __float__
+    if not a_const:
+        da = node_data[ia]
+    if b is not None and not b_const:
+        db = node_data[ib]
     cdef double data = op_forward(op, da, db, &err)
     if err:
         raise_forward_error(err, op)
