@@ -1120,7 +1120,7 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
             stack = stack_buf[0]
             stack_cap = stack_cap_ptr[0]
             for c in range(n_kids):
-                if type(kids[c]) is not Value and not isinstance(kids[c], Value):
+                if not isinstance(kids[c], Value):
                     continue
                 child = (<Value>kids[c]).idx
                 if child and arena[child].mark != mark:
