@@ -42,14 +42,103 @@ import numbers
 
 cdef extern from "Python.h":
     object PyObject_GenericGetDict(object o, void* context)
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+    bint PyObject_GC_IsTracked(object o)
+    void PyObject_GC_Track(object o)
+    void PyObject_GC_UnTrack(object o)
+    void Py_XDECREF(PyObject* o)
 
 cdef extern from *:
     """
     /* Cython gives extension types a vectorcall constructor that skips tp_new. */
     static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
     #define count_trailing_zeros(x) __builtin_ctzll(x)
+
+    /* Values that carry attributes: see make_value_extensible in _core.pyx. */
+    static Py_ssize_t autograd_dict_offset = 0;
+    static PyTypeObject *autograd_value_type = NULL;
+
+    static int autograd_value_traverse(PyObject *o, visitproc visit, void *arg) {
+        Py_VISIT(*(PyObject **)((char *)o + autograd_dict_offset));
+        return 0;
+    }
+
+    static int autograd_value_clear(PyObject *o) {
+        Py_CLEAR(*(PyObject **)((char *)o + autograd_dict_offset));
+        return 0;
+    }
+
+    /* A new exact Value has no dict: it stays out of the collector's lists. */
+    static PyObject *autograd_value_alloc(PyTypeObject *t, Py_ssize_t n) {
+        PyObject *o = PyType_GenericAlloc(t, n);
+        if (o != NULL && t == autograd_value_type)
+            PyObject_GC_UnTrack(o);
+        return o;
+    }
+
+    static void autograd_track_if_dict(PyObject *o) {
+        if (*(PyObject **)((char *)o + autograd_dict_offset) != NULL && !PyObject_GC_IsTracked(o))
+            PyObject_GC_Track(o);
+    }
+
+    static PyObject *autograd_get_dict(PyObject *o, void *context) {
+        PyObject *d = PyObject_GenericGetDict(o, context);
+        autograd_track_if_dict(o);
+        return d;
+    }
+
+    static int autograd_set_dict(PyObject *o, PyObject *value, void *context) {
+        int r = PyObject_GenericSetDict(o, value, context);
+        autograd_track_if_dict(o);
+        return r;
+    }
+
+    static PyGetSetDef autograd_dict_getset = {
+        "__dict__", autograd_get_dict, autograd_set_dict,
+        "The Value's attributes (created when the first one is set).", NULL};
+
+    static int autograd_make_extensible(PyTypeObject *t, Py_ssize_t dict_offset) {
+        PyObject *descr;
+        autograd_value_type = t;
+        autograd_dict_offset = dict_offset;
+        t->tp_dictoffset = dict_offset;
+        t->tp_flags |= Py_TPFLAGS_HAVE_GC;
+        t->tp_traverse = autograd_value_traverse;
+        t->tp_clear = autograd_value_clear;
+        t->tp_alloc = autograd_value_alloc;
+        t->tp_free = PyObject_GC_Del;
+        descr = PyDescr_NewGetSet(t, &autograd_dict_getset);
+        if (descr == NULL)
+            return -1;
+        if (PyDict_SetItemString(t->tp_dict, "__dict__", descr) < 0) {
+            Py_DECREF(descr);
+            return -1;
+        }
+        Py_DECREF(descr);
+    #ifdef Py_TPFLAGS_IMMUTABLETYPE
+        t->tp_flags &= ~Py_TPFLAGS_IMMUTABLETYPE;
+    #endif
+        PyType_Modified(t);
+        return 0;
+    }
+    /* The compiled + and * of Value, to know when code replaced them. */
+    static binaryfunc autograd_nb_add = NULL, autograd_nb_mul = NULL;
+    static void autograd_save_ops(PyTypeObject *t) {
+        autograd_nb_add = t->tp_as_number->nb_add;
+        autograd_nb_mul = t->tp_as_number->nb_multiply;
+    }
+    static int autograd_ops_untouched(PyTypeObject *t) {
+        return t->tp_as_number->nb_add == autograd_nb_add &&
+               t->tp_as_number->nb_multiply == autograd_nb_mul;
+    }
+    #define AUTOGRAD_VALUE_ATTRS_OFFSET offsetof(struct __pyx_obj_8autograd_5_core_Value, attrs)
     """
     void autograd_use_tp_new(PyTypeObject* t)
+    int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset) except -1
+    void autograd_track_if_dict(PyObject* o)
+    Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
+    void autograd_save_ops(PyTypeObject* t)
+    bint autograd_ops_untouched(PyTypeObject* t) noexcept
     int count_trailing_zeros(uint64_t x) noexcept nogil
 
 
@@ -215,6 +304,8 @@ cdef Py_ssize_t n_live = 0
 
 # Side table for names: node index -> str, for nodes with FLAG_NAMED.
 cdef dict names = {}
+# Side table for written `_op` labels: node index -> str, for nodes with FLAG_OP_LABEL.
+cdef dict op_labels = {}
 
 cdef Py_ssize_t MAX_NODES = 2147483584   # the largest multiple of 64 below 2**31
 
@@ -348,6 +439,8 @@ cdef void node_free_cascade(node_t i) noexcept:
         pending = <node_t>n.refs
         if n.flags & FLAG_NAMED and names is not None:
             names.pop(i, None)
+        if n.flags & FLAG_OP_LABEL and op_labels is not None:
+            op_labels.pop(i, None)
         for k in range(2):
             child = n.lhs if k == 0 else n.rhs
             if child:
@@ -438,6 +531,11 @@ cdef inline Value handle_of(node_t i):
     if h != NULL:
         return <Value>h
     cdef Value v = Value.__new__(Value)
+    # a Value is a GC type: making one may run the cycle collector, whose
+    # finalizers may have made node i a handle meanwhile (the caller keeps i alive)
+    h = live_handle(i)
+    if h != NULL:
+        return <Value>h
     v.idx = i
     node_incref(i)
     handles[i] = <PyObject*>v
@@ -533,7 +631,9 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
         op_forward(op, dv, do, &err)
     if err:
         raise_forward_error(err, op)
-    cdef Value out = Value.__new__(Value)     # not a GC type: runs no collection
+    # may run the cycle collector (a GC type): its finalizers may run any code, but
+    # only copies (data) and nodes of Values our caller holds are used after it
+    cdef Value out = Value.__new__(Value)
     if constant:
         ensure_slots(2)
         io = node_alloc(OP_LEAF, do, 0, 0, 0)
@@ -604,8 +704,12 @@ def dot(weights, inputs, start):
     """
     cdef list ws = weights if type(weights) is list else list(weights)
     cdef list xs = inputs if type(inputs) is list else list(inputs)
+    # first, as it may run the cycle collector, whose finalizers could change the
+    # caller's lists after they were checked
+    cdef Value out = Value.__new__(Value)
     cdef Py_ssize_t n = min(len(ws), len(xs)), k
-    cdef bint fast = type(start) is Value and not arena[(<Value>start).idx].flags & FLAG_MANAGED
+    cdef bint fast = (type(start) is Value and not arena[(<Value>start).idx].flags & FLAG_MANAGED
+                      and autograd_ops_untouched(<PyTypeObject*>Value))   # no Value.__add__ = f
     for k in range(n):
         if not fast:
             break
@@ -618,7 +722,6 @@ def dot(weights, inputs, start):
         return sum((wi * xi for wi, xi in zip(ws, xs)), start)
     if n == 0:
         return start                    # as sum() of nothing
-    cdef Value out = Value.__new__(Value)
     cdef node_t acc = (<Value>start).idx, term, iw, ix
     cdef double xd
     ensure_slots(3 * n)                 # a product, a sum and maybe a constant a term
@@ -684,11 +787,10 @@ cdef class Value:
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
         if custom:
-            try:
-                state = PyObject_GenericGetDict(self, NULL)
-            except AttributeError:
-                raise TypeError(f"{type(self).__name__} has no __dict__, so it cannot hold "
-                                "a custom op's children and _backward") from None
+            if type(self) is Value:     # Value.__new__(Value).__init__(x, children)
+                raise TypeError("this Value was made as a plain Value, so it cannot become "
+                                "a custom op: call Value(data, _children, _op)")
+            state = PyObject_GenericGetDict(self, NULL)     # tracked: not an exact Value
             state["_children"] = children
             state["_op"] = str(_op)
         self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
@@ -698,10 +800,24 @@ cdef class Value:
             self.name = name
 
     def __dealloc__(self):
+        cdef PyObject* attrs = self.attrs
+        # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
+        PyObject_GC_UnTrack(self)
         if self.idx:
             if handles[self.idx] == <PyObject*>self:   # not if a newer handle took over
                 handles[self.idx] = NULL
             node_decref(self.idx)
+        # last: the attributes' finalizers may run any code, and find no handle here
+        self.attrs = NULL
+        Py_XDECREF(attrs)
+
+    def __setattr__(self, name, value):
+        # the generic way, through the __dict__ at tp_dictoffset; a Value that
+        # gets a dict joins the cycle collector's lists (its dict can hold a cycle)
+        try:
+            PyObject_GenericSetAttr(self, name, value)
+        finally:
+            autograd_track_if_dict(<PyObject*>self)
 
     # -- attributes -------------------------------------------------------
 
@@ -761,15 +877,31 @@ cdef class Value:
 
     @property
     def _op(self):
-        """The op that made this Value: '+', '*', '**2', 'ReLU', ...; '' for a leaf."""
+        """The op that made this Value: '+', '*', '**2', 'ReLU', ...; '' for a leaf.
+
+        Writable, as in micrograd: a new label changes what ``_op`` returns and
+        what ``draw_dot`` shows, never the chain rule.
+        """
         cdef uint8_t op = arena[self.idx].op
         cdef bint int_exponent = arena[self.idx].flags & FLAG_INT_EXP
         cdef double c = node_data[arena[self.idx].rhs]
+        if arena[self.idx].flags & FLAG_OP_LABEL:
+            return op_labels[self.idx]
         if op == OP_CUSTOM:
             return state_of(self).get("_op", '')
         if op == OP_POW_CONST:
             return f"**{int(c) if int_exponent else c}"
         return OP_NAMES[op]
+
+    @_op.setter
+    def _op(self, value):
+        if not isinstance(value, str):
+            raise TypeError(f"_op must be a str, not {type(value).__name__}")
+        if self.idx == 0:
+            raise_uninitialised()
+        # an exact str in a side table by node, as names (node_free_cascade pops it)
+        op_labels[self.idx] = value if type(value) is str else str.__str__(value)
+        arena[self.idx].flags |= FLAG_OP_LABEL
 
     @property
     def _prev(self):
@@ -787,6 +919,22 @@ cdef class Value:
         if rhs:
             out.add(handle_of(rhs))
         return out
+
+    @_prev.setter
+    def _prev(self, children):
+        if self.idx == 0:
+            raise_uninitialised()
+        if arena[self.idx].op != OP_CUSTOM:
+            raise AttributeError(
+                f"_prev of a built-in op ({self._op!r}) cannot be assigned: its operands live "
+                "in the compiled core, which runs its chain rule. To give a Value operands "
+                "of your choice, make it a custom op: Value(data, _children, _op) with a "
+                "_backward, as in micrograd")
+        children = tuple(children)
+        for child in children:
+            if not isinstance(child, Value):
+                raise TypeError(f"_prev must hold Values, not {type(child).__name__}")
+        PyObject_GenericGetDict(self, NULL)["_children"] = children
 
     @property
     def _backward(self):
@@ -816,11 +964,15 @@ cdef class Value:
 
     def __reduce__(self):
         # copy, deepcopy and pickle: a leaf (a model parameter) is its data, grad
-        # and name; a computed Value would need its whole graph, and its closures.
+        # and name, and its attributes (optimizer state); a computed Value would
+        # need its whole graph, and its closures.
         if type(self) is not Value or arena[self.idx].op != OP_LEAF:
             raise TypeError("only leaf Values (made from a number) can be copied or "
                             "pickled; make a new leaf with Value(v.data)")
-        return (_leaf, (node_data[self.idx], node_grad[self.idx], self.name))
+        args = (node_data[self.idx], node_grad[self.idx], self.name)
+        if self.attrs != NULL and len(<dict>self.attrs):
+            return (_leaf, args, <dict>self.attrs)
+        return (_leaf, args)
 
     # -- ops: the forward formulas are op_forward's -------------------------
 
@@ -911,6 +1063,50 @@ cdef class Value:
         g.run_backward()
 
 
+# =============================================================================
+# Values that carry attributes; a Value class that code can extend
+# =============================================================================
+# Code written for micrograd's Python class sets attributes on Values (colours,
+# optimizer state, tags) and adds methods to the class (`Value.sigmoid = f`).
+#
+# Attributes: every Value has an instance __dict__ slot (`attrs`, NULL until the
+# first attribute), so Value is a GC type whose tp_traverse visits that dict:
+# `v.me = v` or `p.state = [p]` is freed by one gc.collect(), as in micrograd.
+# Cython would make __dict__ a dict created with every object; instead the
+# type is made a GC type here, after PyType_Ready and before any Value or
+# subclass exists (tp_dictoffset, the GC flag, traverse, clear, GC free, and
+# a `__dict__` descriptor). A plain Value stays out of the collector's lists,
+# as CPython keeps tuples of atoms out: tp_alloc untracks a new exact Value
+# (Cython's freelist reuses untracked ones without tracking them), and the
+# only ways to give it a dict (Value.__setattr__, the `__dict__` getter and
+# setter) track it. So "has a dict => tracked" always holds, and a Value
+# without attributes costs the collector nothing. __dealloc__ untracks first
+# (Cython writes no GC dealloc for a type it thinks has no GC) and clears the
+# dict last, after the node's handle is gone. Subclasses (CustomValue and
+# user classes) are always tracked.
+#
+# Consequence for the core: making a Value may run the cycle collector, and
+# with it any finalizer. Every allocation point (handle_of, binary_op,
+# unary_op, apply_op, make_managed_result, dot) allocates the object before
+# it holds a Node* or reads a node it does not own, or re-checks after.
+#
+# The class: a static type is immutable (Py_TPFLAGS_IMMUTABLETYPE, 3.10+).
+# Clearing the flag lets `Value.f = g`, `del Value.f` and dunder assignment go
+# through type_setattro, which writes tp_dict, invalidates the method cache
+# (PyType_Modified) and, for a dunder, points the C slot at the generic slot
+# function (and propagates it to subclasses), exactly as for a Python class.
+# Assigning back the original (e.g. the saved `Value.__dict__['__add__']`)
+# gives back the compiled slot: update_slot recognises its wrapper. Operators
+# the user does not replace keep their compiled slot; `dot` checks + and *.
+# The type object is static, so it is never freed, even at interpreter exit:
+# functions assigned to it live until the process ends (as on a module-level
+# Python class). Python 3.9 refuses assignment to any non-heap type: there,
+# class-level assignment raises CPython's TypeError.
+
+autograd_make_extensible(<PyTypeObject*>Value, AUTOGRAD_VALUE_ATTRS_OFFSET)
+autograd_save_ops(<PyTypeObject*>Value)
+
+
 def _leaf(data, grad, name):
     """Rebuild a pickled or copied leaf."""
     v = Value(data, name=name)
@@ -928,12 +1124,15 @@ class CustomValue(Value):
     """
 
 
+cdef dict NO_STATE = {}
+
+
 cdef dict state_of(Value v):
-    """The __dict__ holding a CustomValue's Python state ({} for a plain Value)."""
-    try:
-        return PyObject_GenericGetDict(v, NULL)
-    except AttributeError:
-        return {}
+    """The __dict__ holding a CustomValue's Python state (an empty dict, never
+    written, if the Value has none); allocates nothing."""
+    if v.attrs == NULL:
+        return NO_STATE
+    return <dict>v.attrs
 
 
 cdef tuple raw_children(Value v):

@@ -3,6 +3,7 @@
 # Every graph node lives in one C array, the arena, as a `Node`. A `Value` is
 # a handle that holds only the index of its node.
 
+from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, uint8_t, uint32_t
 
 # Index of a node in the arena. Slot 0 is the null node: "no operand".
@@ -36,6 +37,7 @@ cdef enum:
                        # so does every node above it, and no node below a plain one
     FLAG_HOOK = 4      # its Value's __dict__ holds a Python `_backward`
     FLAG_INT_EXP = 8   # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
+    FLAG_OP_LABEL = 16 # the node has an entry in the op_labels side table (a written _op)
 
 
 # A node's data and grad live in two arrays beside the Node array (_core.pyx:
@@ -51,6 +53,10 @@ cdef struct Node:       # 20 bytes
 
 cdef class Value:
     cdef node_t idx
+    # The instance __dict__ (NULL until an attribute is set): the type's
+    # tp_dictoffset points here. A Value with a dict is tracked by the cycle
+    # collector; a plain one is not (see "Values that carry attributes").
+    cdef PyObject* attrs
 
 
 # One step of a recorded graph: a non-leaf node with its op and operands, copied
