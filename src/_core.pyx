@@ -121,6 +121,37 @@ cdef extern from *:
         PyType_Modified(t);
         return 0;
     }
+    /* Cython exposes a binary operator's __add__ and __radd__ as methods, not as
+       the slot wrappers CPython makes for its own types: with a method in the
+       dict, assigning it back after a replacement would leave the generic slot
+       function (a dict lookup and a call per operation). Replace them by slot
+       wrappers of the compiled slot, made from float's (for the slot table
+       entry, which names the slot), as PyType_Ready would have made them. */
+    static int autograd_wrap_number_slot(PyTypeObject *t, PyObject *model) {
+        PyWrapperDescrObject *w = (PyWrapperDescrObject *)model;
+        PyObject *descr;
+        Py_ssize_t off;
+        if (!Py_IS_TYPE(model, &PyWrapperDescr_Type)) {
+            PyErr_SetString(PyExc_TypeError, "not a slot wrapper");
+            return -1;
+        }
+        off = (Py_ssize_t)w->d_base->offset - (Py_ssize_t)offsetof(PyHeapTypeObject, as_number);
+        if (off < 0 || off >= (Py_ssize_t)sizeof(PyNumberMethods) || t->tp_as_number == NULL) {
+            PyErr_SetString(PyExc_TypeError, "not a number slot");
+            return -1;
+        }
+        descr = PyDescr_NewWrapper(t, w->d_base, *(void **)((char *)t->tp_as_number + off));
+        if (descr == NULL)
+            return -1;
+        if (PyDict_SetItem(t->tp_dict, w->d_base->name_strobj, descr) < 0) {
+            Py_DECREF(descr);
+            return -1;
+        }
+        Py_DECREF(descr);
+        PyType_Modified(t);
+        return 0;
+    }
+
     /* The compiled + and * of Value, to know when code replaced them. */
     static binaryfunc autograd_nb_add = NULL, autograd_nb_mul = NULL;
     static void autograd_save_ops(PyTypeObject *t) {
@@ -137,6 +168,7 @@ cdef extern from *:
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset) except -1
     void autograd_track_if_dict(PyObject* o)
     Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
+    int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
     void autograd_save_ops(PyTypeObject* t)
     bint autograd_ops_untouched(PyTypeObject* t) noexcept
     int count_trailing_zeros(uint64_t x) noexcept nogil
@@ -1104,6 +1136,10 @@ cdef class Value:
 # class-level assignment raises CPython's TypeError.
 
 autograd_make_extensible(<PyTypeObject*>Value, AUTOGRAD_VALUE_ATTRS_OFFSET)
+for _name in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
+              '__truediv__', '__rtruediv__'):
+    autograd_wrap_number_slot(<PyTypeObject*>Value, float.__dict__[_name])
+del _name
 autograd_save_ops(<PyTypeObject*>Value)
 
 
