@@ -14,8 +14,9 @@ Reading order for a newcomer:
 
 Lifetime: a node lives while its ``Value`` handle or a parent node refers to it
 (``Node.refs``). Freeing is iterative, so a 10**7-node chain is released without
-recursion. Ordinary Values hold no Python objects, so they are invisible to
-Python's cycle collector and cost it nothing. A custom op (a Value made with
+recursion. A Value can carry attributes in a ``__dict__``; one without any is
+untracked by Python's cycle collector and costs it nothing (see "Values that
+carry attributes", after the Value class). A custom op (a Value made with
 ``_children``) is a ``CustomValue``: its children, ``_op`` and ``_backward``
 closure live in its ``__dict__``, where the collector sees them, exactly as in
 micrograd; every result built on top of one is a ``CustomValue`` too, so a
@@ -794,6 +795,12 @@ cdef class Value:
         The custom op's name, shown by ``draw_dot``.
     name : str, optional
         A label for ``draw_dot``; ``label=`` is an alias.
+
+    Notes
+    -----
+    As micrograd's Python class, it can be extended: attributes on any Value
+    (``v.color = 'red'``), methods and dunders on the class (``Value.f = g``,
+    Python >= 3.10), and a writable ``_op`` label.
 
     Examples
     --------
