@@ -40,6 +40,7 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 import numbers
+import sys
 
 cdef extern from "Python.h":
     object PyObject_GenericGetDict(object o, void* context)
@@ -69,12 +70,35 @@ cdef extern from *:
         return 0;
     }
 
-    /* A new exact Value has no dict: it stays out of the collector's lists. */
+    /* A new exact Value has no dict: it stays out of the collector's lists.
+       It is allocated as PyType_GenericAlloc would (GC header first, zeroed:
+       "untracked"), but without counting it as a new GC object, which would
+       start a collection every 700 Values. Freed alike, without uncounting.
+       Subclasses are allocated, counted and tracked the usual way. */
+    static Py_ssize_t autograd_gc_presize = 0;   /* 0: use PyType_GenericAlloc */
+
     static PyObject *autograd_value_alloc(PyTypeObject *t, Py_ssize_t n) {
-        PyObject *o = PyType_GenericAlloc(t, n);
-        if (o != NULL && t == autograd_value_type)
-            PyObject_GC_UnTrack(o);
+        PyObject *o;
+        char *mem;
+        size_t size;
+        if (t != autograd_value_type || autograd_gc_presize == 0) {
+            o = PyType_GenericAlloc(t, n);
+            if (o != NULL && t == autograd_value_type)
+                PyObject_GC_UnTrack(o);
+            return o;
+        }
+        size = (size_t)(autograd_gc_presize + t->tp_basicsize);
+        mem = (char *)PyObject_Malloc(size);
+        if (mem == NULL)
+            return PyErr_NoMemory();
+        memset(mem, 0, size);
+        o = (PyObject *)(mem + autograd_gc_presize);
+        PyObject_Init(o, t);
         return o;
+    }
+
+    static void autograd_value_free(void *o) {
+        PyObject_Free((char *)o - autograd_gc_presize);
     }
 
     static void autograd_track_if_dict(PyObject *o) {
@@ -98,16 +122,19 @@ cdef extern from *:
         "__dict__", autograd_get_dict, autograd_set_dict,
         "The Value's attributes (created when the first one is set).", NULL};
 
-    static int autograd_make_extensible(PyTypeObject *t, Py_ssize_t dict_offset) {
+    static int autograd_make_extensible(PyTypeObject *t, Py_ssize_t dict_offset,
+                                        Py_ssize_t gc_presize) {
         PyObject *descr;
         autograd_value_type = t;
         autograd_dict_offset = dict_offset;
+        /* the GC header's size, as measured on a list: only the layout we know */
+        autograd_gc_presize = gc_presize == 2 * (Py_ssize_t)sizeof(void *) ? gc_presize : 0;
         t->tp_dictoffset = dict_offset;
         t->tp_flags |= Py_TPFLAGS_HAVE_GC;
         t->tp_traverse = autograd_value_traverse;
         t->tp_clear = autograd_value_clear;
         t->tp_alloc = autograd_value_alloc;
-        t->tp_free = PyObject_GC_Del;
+        t->tp_free = autograd_gc_presize ? autograd_value_free : PyObject_GC_Del;
         descr = PyDescr_NewGetSet(t, &autograd_dict_getset);
         if (descr == NULL)
             return -1;
@@ -166,7 +193,8 @@ cdef extern from *:
     #define AUTOGRAD_VALUE_ATTRS_OFFSET offsetof(struct __pyx_obj_8autograd_5_core_Value, attrs)
     """
     void autograd_use_tp_new(PyTypeObject* t)
-    int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset) except -1
+    int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
+                                 Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
     Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
     int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
@@ -664,8 +692,8 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
         op_forward(op, dv, do, &err)
     if err:
         raise_forward_error(err, op)
-    # may run the cycle collector (a GC type): its finalizers may run any code, but
-    # only copies (data) and nodes of Values our caller holds are used after it
+    # a GC type: if this ever runs the cycle collector, whose finalizers run any
+    # code, only copies (data) and nodes of Values our caller holds are used after it
     cdef Value out = Value.__new__(Value)
     if constant:
         ensure_slots(2)
@@ -1115,8 +1143,9 @@ cdef class Value:
 # type is made a GC type here, after PyType_Ready and before any Value or
 # subclass exists (tp_dictoffset, the GC flag, traverse, clear, GC free, and
 # a `__dict__` descriptor). A plain Value stays out of the collector's lists,
-# as CPython keeps tuples of atoms out: tp_alloc untracks a new exact Value
-# (Cython's freelist reuses untracked ones without tracking them), and the
+# as CPython keeps tuples of atoms out: tp_alloc makes a new exact Value
+# untracked, and does not count it as a GC allocation, so making Values starts
+# no collection (Cython's freelist reuses untracked ones as they are), and the
 # only ways to give it a dict (Value.__setattr__, the `__dict__` getter and
 # setter) track it. So "has a dict => tracked" always holds, and a Value
 # without attributes costs the collector nothing. __dealloc__ untracks first
@@ -1124,10 +1153,11 @@ cdef class Value:
 # dict last, after the node's handle is gone. Subclasses (CustomValue and
 # user classes) are always tracked.
 #
-# Consequence for the core: making a Value may run the cycle collector, and
-# with it any finalizer. Every allocation point (handle_of, binary_op,
-# unary_op, apply_op, make_managed_result, dot) allocates the object before
-# it holds a Node* or reads a node it does not own, or re-checks after.
+# For the core: making a CustomValue (or, if the GC header's layout is not the
+# known one, any Value) may run the cycle collector, and with it any
+# finalizer. Every allocation point (handle_of, binary_op, unary_op, apply_op,
+# make_managed_result, dot) allocates the object before it holds a Node* or
+# reads a node it does not own, or re-checks after.
 #
 # The class: a static type is immutable (Py_TPFLAGS_IMMUTABLETYPE, 3.10+).
 # Clearing the flag lets `Value.f = g`, `del Value.f` and dunder assignment go
@@ -1142,7 +1172,8 @@ cdef class Value:
 # Python class). Python 3.9 refuses assignment to any non-heap type: there,
 # class-level assignment raises CPython's TypeError.
 
-autograd_make_extensible(<PyTypeObject*>Value, AUTOGRAD_VALUE_ATTRS_OFFSET)
+autograd_make_extensible(<PyTypeObject*>Value, AUTOGRAD_VALUE_ATTRS_OFFSET,
+                         sys.getsizeof([]) - [].__sizeof__())
 for _name in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
               '__truediv__', '__rtruediv__'):
     autograd_wrap_number_slot(<PyTypeObject*>Value, float.__dict__[_name])
