@@ -1151,7 +1151,10 @@ cdef class Value:
 # without attributes costs the collector nothing. __dealloc__ untracks first
 # (Cython writes no GC dealloc for a type it thinks has no GC) and clears the
 # dict last, after the node's handle is gone. Subclasses (CustomValue and
-# user classes) are always tracked.
+# user classes) are always tracked. Cost: 24 bytes per live handle (the GC
+# header, the dict pointer), nothing per node; on CPython 3.11 only, a method
+# call (`x.relu()`) is not specialized while the dict slot is empty (3.12's
+# LOAD_ATTR_METHOD_LAZY_DICT is), about 15 ns more per call.
 #
 # For the core: making a CustomValue (or, if the GC header's layout is not the
 # known one, any Value) may run the cycle collector, and with it any
