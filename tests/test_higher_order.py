@@ -494,3 +494,16 @@ def test_internal_op_names():
             stack.extend(v._prev)
     assert {"step", "select", "pow_mask"} <= names
     assert {"step", "select", "pow_mask"} <= set(autograd._core.OP_NAMES)
+
+
+def test_example_script_runs():
+    """examples/second_derivatives.py: Newton reaches (1, 1); its HVP matches
+    finite differences (the script asserts both)."""
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "second_derivatives.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "y = 1.000000000000" in done.stdout and "agrees with finite differences" in done.stdout
