@@ -199,8 +199,8 @@ cdef int op_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_t*
     `to_lhs`) and adj[rhs] (if `to_rhs`) through `accumulate`. `one` is a
     constant leaf 1.0. Conditions on data (relu's, a ** b's) are ops (OP_STEP,
     OP_SELECT, OP_POW_MASK), not branches taken now, so that a replayed grad
-    graph stays right when the inputs change. Built at the emit_* calls below;
-    the arena may move at each one, so nothing here holds a pointer into it.
+    graph stays right when the inputs change. The arena may move at each
+    emit() or node_alloc(), so nothing here holds a pointer into it.
     """
     cdef node_t t, u
     cdef double c
