@@ -9,6 +9,9 @@ import math
 import statistics
 import time
 
+BIG_RECURSION = 10**8          # micrograd's build_topo recurses once per graph level
+BIG_STACK = 1 << 30            # ... so the whole bench runs in a thread with a 1 GiB stack
+
 # =============================================================================
 # The timing harness
 # =============================================================================
