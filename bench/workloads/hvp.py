@@ -19,6 +19,7 @@ from harness import Sampler, alternate, fmt_ns, fmt_ratio, fmt_time, med, pair_r
     verdict
 
 NAME = "hvp"
+ORDER = 80           # after the built-in workloads (10..70)
 TARGET = 20.0        # >= 20x torch scalars (issue 11)
 
 
