@@ -51,7 +51,8 @@ BUILTIN = {
 
 def test_every_builtin_op_is_covered():
     ops = {f(*[Value(0.7)] * n)._op for f, n in BUILTIN.values()}
-    assert set(autograd._core.OP_NAMES) - {""} <= ops
+    # step, select, pow_mask are made only by grad(create_graph=True): test_higher_order.py
+    assert set(autograd._core.OP_NAMES) - {"", "step", "select", "pow_mask"} <= ops
 
 
 @pytest.mark.parametrize("op", BUILTIN)

@@ -27,6 +27,11 @@ cdef enum Op:
     OP_LOG
     OP_SIGMOID
     OP_CUSTOM      # made by Value(data, _children, _op): its rules are Python code
+    # made only by differentiation (autograd.grad with create_graph=True): the
+    # conditions of relu's and a ** b's chain rules, as ops so that replay keeps them
+    OP_STEP        # 1 if a > 0 else 0 (relu's local derivative); derivative 0
+    OP_SELECT      # a if b != 0 else 0; no derivative with respect to b
+    OP_POW_MASK    # 0 if a == 0 and b >= 0 else 1 (where d(a**b)/db is taken as 0)
     N_OPS
 
 
@@ -38,6 +43,8 @@ cdef enum:
     FLAG_HOOK = 4      # its Value's __dict__ holds a Python `_backward`
     FLAG_INT_EXP = 8   # OP_POW_CONST whose exponent was an int: _op is '**2', not '**2.0'
     FLAG_OP_LABEL = 16 # the node has an entry in the op_labels side table (a written _op)
+    FLAG_IEEE = 128    # made by differentiation: computes with IEEE semantics (1/0 is inf),
+                       # also in Graph replay, as first-order backward does
 
 
 # A node's data and grad live in two arrays beside the Node array (_core.pyx:
@@ -66,6 +73,7 @@ cdef struct Step:
     node_t lhs
     node_t rhs
     uint8_t op
+    uint8_t ieee    # FLAG_IEEE: forward gives IEEE values instead of raising
 
 
 cdef class Graph:
