@@ -101,6 +101,14 @@ cdef extern from *:
         PyObject_Free((char *)o - autograd_gc_presize);
     }
 
+    /* A dying exact Value, untracked: its GC header back to "new" (zero), as
+       Cython's freelist reuses it as it is: a finalized flag left there would
+       keep an assigned Value.__del__ from running for the next Value. */
+    static void autograd_reset_gc_header(PyObject *o) {
+        if (Py_TYPE(o) == autograd_value_type && autograd_gc_presize)
+            memset((char *)o - autograd_gc_presize, 0, (size_t)autograd_gc_presize);
+    }
+
     static void autograd_track_if_dict(PyObject *o) {
         if (*(PyObject **)((char *)o + autograd_dict_offset) != NULL && !PyObject_GC_IsTracked(o))
             PyObject_GC_Track(o);
@@ -196,6 +204,7 @@ cdef extern from *:
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
                                  Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
+    void autograd_reset_gc_header(PyObject* o)
     Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
     int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
     void autograd_save_ops(PyTypeObject* t)
@@ -967,6 +976,7 @@ cdef class Value:
         cdef PyObject* attrs = self.attrs
         # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
         PyObject_GC_UnTrack(self)
+        autograd_reset_gc_header(<PyObject*>self)
         if self.idx:
             if handles[self.idx] == <PyObject*>self:   # not if a newer handle took over
                 handles[self.idx] = NULL

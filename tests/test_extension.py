@@ -227,6 +227,19 @@ def test_class_assignment_needs_310(restore_classes):
         assert Value(2.0).double().data == 4.0
 
 
+@pytest.mark.skipif(NEEDS_310, reason="class assignment needs Python 3.10 (tested above)")
+def test_an_assigned_finalizer_runs_for_every_value(restore_classes):
+    """Values reused from the core's freelist must not look finalized already."""
+    calls = []
+    Value.__del__ = lambda self: calls.append(self.data)
+    for k in range(5):
+        v = Value(float(k))
+        del v
+    w = Value(1.0) * 2.0
+    del w
+    assert calls == [0.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0]   # the temporary leaf, then w
+
+
 def test_subclass_with_its_own_methods_and_slots():
     class Tagged(Value):
         __slots__ = ('tag',)
