@@ -1,5 +1,11 @@
 """Check ``backward()`` against finite differences, as ``torch.autograd.gradcheck`` does."""
+from __future__ import annotations
+
 from autograd.engine import Value
+
+TYPE_CHECKING = False       # typing is not imported at run time: it costs more than we do
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Sequence, Union
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -9,7 +15,9 @@ class GradcheckError(AssertionError):
     numerical one: a failed assertion about `f`, so pytest reports it as such."""
 
 
-def gradcheck(f, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+def gradcheck(f: Callable[..., Value], inputs: Union[Value, Iterable[Value]], *,
+              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
     """Compare the gradient ``backward()`` computes with central finite differences.
 
     Calls ``f(*inputs)``, runs ``backward()`` on the result, and for each input
@@ -98,14 +106,15 @@ def gradcheck(f, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
         f"rtol={rtol}) for {len(wrong)} of {len(inputs)} inputs:\n" + "\n".join(lines))
 
 
-def _call(f, inputs):
-    out = f(*inputs)
+def _call(f: Callable[..., Value], inputs: Sequence[Value]) -> Value:
+    out: object = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, not {type(out).__name__}")
     return out
 
 
-def _central_difference(f, inputs, x, eps):
+def _central_difference(f: Callable[..., Value], inputs: Sequence[Value], x: Value,
+                        eps: float) -> float:
     data = x.data
     x.data = data + eps
     plus = _call(f, inputs).data
@@ -115,5 +124,5 @@ def _central_difference(f, inputs, x, eps):
     return (plus - minus) / (2 * eps)
 
 
-def _described(x):
+def _described(x: Value) -> str:
     return f" ({x.name!r}, data {x.data!r})" if x.name else f" (data {x.data!r})"
