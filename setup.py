@@ -12,7 +12,6 @@ import os
 import shlex
 import sys
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -64,6 +63,20 @@ class BuildExt(build_ext):
         # ARENAGRAD_* come last, so they win over everything above
         cflags += _user_flags("ARENAGRAD_CFLAGS")
         ldflags += _user_flags("ARENAGRAD_LDFLAGS")
+        # Cython runs here, when building, not when setup.py is loaded: an sdist
+        # needs only the .pyx (and gets no generated C)
+        from Cython.Build import cythonize
+        self.extensions = cythonize(
+            self.extensions,
+            language_level=3,
+            include_path=["src"],  # the declarations: src/autograd/_core.pxd
+            compiler_directives={
+                "boundscheck": False,
+                "wraparound": False,
+                "cdivision": True,
+                "initializedcheck": False,
+            },
+        )
         for ext in self.extensions:
             ext.extra_compile_args = cflags + list(ext.extra_compile_args)
             ext.extra_link_args = ldflags + list(ext.extra_link_args)
@@ -72,17 +85,4 @@ class BuildExt(build_ext):
 
 extensions = [Extension("autograd._core", ["src/_core.pyx"])]
 
-setup(
-    cmdclass={"build_ext": BuildExt},
-    ext_modules=cythonize(
-        extensions,
-        language_level=3,
-        include_path=["src"],  # the declarations: src/autograd/_core.pxd
-        compiler_directives={
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "initializedcheck": False,
-        },
-    ),
-)
+setup(cmdclass={"build_ext": BuildExt}, ext_modules=extensions)
