@@ -64,9 +64,10 @@ class BuildExt(build_ext):
         cflags += _user_flags("ARENAGRAD_CFLAGS")
         ldflags += _user_flags("ARENAGRAD_LDFLAGS")
         # Cython runs here, when building, not when setup.py is loaded: an sdist
-        # needs only the .pyx (and gets no generated C)
+        # needs only the .pyx (and gets no generated C). Only the sources change:
+        # setuptools has prepared these Extension objects (cythonize returns new ones).
         from Cython.Build import cythonize
-        self.extensions = cythonize(
+        generated = cythonize(
             self.extensions,
             language_level=3,
             include_path=["src"],  # the declarations: src/autograd/_core.pxd
@@ -77,6 +78,8 @@ class BuildExt(build_ext):
                 "initializedcheck": False,
             },
         )
+        for ext, gen in zip(self.extensions, generated):
+            ext.sources = gen.sources
         for ext in self.extensions:
             ext.extra_compile_args = cflags + list(ext.extra_compile_args)
             ext.extra_link_args = ldflags + list(ext.extra_link_args)
