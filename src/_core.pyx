@@ -54,7 +54,35 @@ cdef extern from *:
     """
     /* Cython gives extension types a vectorcall constructor that skips tp_new. */
     static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
+
+    /* Eager ops and Graph replay must round alike on every platform: no a*b + c
+       fused into one FMA rounding. setup.py passes -ffp-contract=off (gcc, clang)
+       and /fp:precise (MSVC); the pragmas say it again for compilers that see this
+       file without those flags (MSVC before VS 2022 contracted under /fp:precise). */
+    #if defined(_MSC_VER) && !defined(__clang__)
+    #pragma fp_contract(off)
+    #elif defined(__clang__)
+    #pragma STDC FP_CONTRACT OFF
+    #endif
+
+    /* The index of the lowest set bit of a nonzero word (the free-slot bitmap). */
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static __inline int count_trailing_zeros(unsigned __int64 x) {
+        unsigned long i;
+    #if defined(_M_X64) || defined(_M_ARM64) || defined(_M_ARM64EC)
+        _BitScanForward64(&i, x);
+    #else   /* 32-bit x86 and ARM have no 64-bit scan: the low half, else the high */
+        if (!_BitScanForward(&i, (unsigned long)x)) {
+            _BitScanForward(&i, (unsigned long)(x >> 32));
+            i += 32;
+        }
+    #endif
+        return (int)i;
+    }
+    #else
     #define count_trailing_zeros(x) __builtin_ctzll(x)
+    #endif
 
     /* Values that carry attributes: see make_value_extensible in _core.pyx. */
     static Py_ssize_t autograd_dict_offset = 0;
@@ -200,6 +228,7 @@ cdef extern from *:
     }
     #define AUTOGRAD_VALUE_ATTRS_OFFSET offsetof(struct __pyx_obj_8autograd_5_core_Value, attrs)
     """
+    long CYTHON_HEX_VERSION         # defined by Cython in every module it generates
     void autograd_use_tp_new(PyTypeObject* t)
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
                                  Py_ssize_t gc_presize) except -1
@@ -716,7 +745,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     anything else gives NotImplemented, so Python raises TypeError.
     """
     cdef node_t ia = 0, ib = 0
-    cdef double da, db = 0.0
+    cdef double da = 0.0, db = 0.0     # da = 0.0: gcc -Wall cannot see every path sets it
     cdef bint a_const = False, b_const = False
     cdef int err = ERR_NONE
     if isinstance(a, Value):
@@ -2144,3 +2173,38 @@ cdef list grad_graph(Graph g, uint8_t* state, list outs, list ins, list weights)
         node_decref(one)
         free(adj)
     return results
+
+
+# =============================================================================
+# Import-time self-check of the constructor patches
+# =============================================================================
+# Value's tp_new and tp_vectorcall slots are patched above (the type of a custom
+# op's Value is chosen before the object exists). That leans on how Cython emits
+# an extension type's constructor: a Cython release that changes it must fail
+# here, at import, not later as a silently wrong type.
+
+cdef str cython_version():
+    h = CYTHON_HEX_VERSION
+    return f"{h >> 24}.{(h >> 16) & 0xff}.{(h >> 8) & 0xff}"
+
+
+cdef void check_constructor_patches() except *:
+    a = Value(1.0)
+    checks = (
+        ("Value(1.0)", a, Value),
+        ("Value(1.0, (a,), 'op')", Value(1.0, (a,), 'op'), CustomValue),
+        ("Value(1.0, _children=(a,))", Value(1.0, _children=(a,)), CustomValue),
+        ("Value(1.0, _op='op')", Value(1.0, _op='op'), CustomValue),
+        ("a + 1.0", a + 1.0, Value),
+    )
+    for expr, got, want in checks:
+        if type(got) is not want:
+            raise ImportError(
+                f"autograd._core is broken: {expr} made a {type(got).__name__}, not a "
+                f"{want.__name__}. The Cython that compiled it (version {cython_version()}) "
+                "emits constructors differently from what the tp_new/tp_vectorcall patch "
+                "in src/_core.pyx expects; build with the Cython range that pyproject.toml "
+                "declares, or update the patch.")
+
+
+check_constructor_patches()

@@ -9,8 +9,11 @@ base under a fractional exponent, relu near its kink, overflow, heavy cancellati
 so the same program runs without error on every engine, and finite differences
 through it are smooth.
 """
+import importlib.util
 import math
+import os
 import random
+import shutil
 
 import pytest
 
@@ -237,3 +240,48 @@ def moons_loss():
 def close():
     """``close(ours, expected, rel=1e-9, abs_=1e-12, what='')`` asserts math.isclose."""
     return assert_close
+
+
+# ---------------------------------------------------------------------------
+# Tests that need something outside the test extra (Graphviz's `dot`, torch)
+# ---------------------------------------------------------------------------
+# Mark them ``@pytest.mark.requires("dot")`` (or a module with
+# ``pytestmark = pytest.mark.requires("torch")``), or call ``require("dot")`` in the
+# test. Without it they skip, saying how to install it; under CI=true they fail
+# instead: CI installs everything, and a skipped test there is a test that never ran.
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+REQUIREMENTS = {
+    # name: (is it available?, what to do when it is not)
+    "dot": (lambda: shutil.which("dot") is not None,
+            "Graphviz's `dot` program is not on PATH; install Graphviz: apt-get install "
+            "graphviz (Debian, Ubuntu), brew install graphviz (macOS), winget install "
+            "graphviz (Windows), or conda install graphviz"),
+    "torch": (lambda: importlib.util.find_spec("torch") is not None,
+              "torch is not installed; pip install torch (a CPU build is enough)"),
+}
+
+
+def require(what):
+    """Skip the calling test unless `what` (a key of REQUIREMENTS) is available;
+    fail instead of skipping when CI=true."""
+    available, hint = REQUIREMENTS[what]
+    if available():
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true, so this test must run, but {hint}", pytrace=False)
+    pytest.skip(hint)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires(*names): the test needs each of conftest.REQUIREMENTS[name]; "
+        "skipped without it, failed without it when CI=true")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        for what in mark.args:
+            require(what)

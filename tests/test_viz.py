@@ -150,6 +150,7 @@ SPECIAL_NAMES = ['a|b', '{c}', '<d>', 'back\\slash', 'say "hi"', '\\"', 'end\\',
                  'x | { y } < z >']
 
 
+@pytest.mark.requires("dot")
 @pytest.mark.parametrize("name", SPECIAL_NAMES)
 def test_special_characters_in_names_render_as_written(name):
     x = Value(1.0, name=name)
@@ -159,12 +160,14 @@ def test_special_characters_in_names_render_as_written(name):
     assert "data 1.0000" in texts and "y" in texts
 
 
+@pytest.mark.requires("dot")
 def test_special_characters_in_a_custom_op_render_as_written():
     x = Value(1.0, name="x")
     y = Value(2.0, (x,), '<my|op> "\\"')
     assert '<my|op> "\\"' in svg_texts(draw_dot(y))
 
 
+@pytest.mark.requires("dot")
 def test_renders_to_svg_with_dot():
     dot = draw_dot(seed_graph())
     svg = dot.pipe(format="svg")
@@ -178,6 +181,7 @@ def test_renders_to_svg_with_dot():
     assert groups.count("node") == 10 and groups.count("edge") == 9
 
 
+@pytest.mark.requires("dot")
 def test_render_writes_a_file(tmp_path):
     path = draw_dot(seed_graph(), rankdir="TB").render(tmp_path / "graph", cleanup=True)
     assert path.endswith("graph.svg")

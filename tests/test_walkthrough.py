@@ -11,6 +11,9 @@ import pytest
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "backprop_walkthrough.py"
 SVG = "{http://www.w3.org/2000/svg}"
 
+# the script draws its figures with Graphviz's `dot`
+pytestmark = pytest.mark.requires("dot")
+
 # What the seed tutorial prints for each deriv() variant.
 SEED_PRINTS = {"a": "9.000000000000341", "e": "3.0000000000001137",
                "f": "27.999999999991587", "c": "3.0000000000001137"}

@@ -1,7 +1,13 @@
 """Check ``backward()`` and ``grad()`` against finite differences, as
 ``torch.autograd.gradcheck`` and ``gradgradcheck`` do."""
+from __future__ import annotations
+
 from autograd._core import grad
 from autograd.engine import Value
+
+TYPE_CHECKING = False       # typing is not imported at run time: it costs more than we do
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Sequence, Union
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -11,7 +17,9 @@ class GradcheckError(AssertionError):
     numerical one: a failed assertion about `f`, so pytest reports it as such."""
 
 
-def gradcheck(f, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+def gradcheck(f: Callable[..., Value], inputs: Union[Value, Iterable[Value]], *,
+              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
     """Compare the gradient ``backward()`` computes with central finite differences.
 
     Calls ``f(*inputs)``, runs ``backward()`` on the result, and for each input
@@ -100,8 +108,11 @@ def gradcheck(f, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
         f"rtol={rtol}) for {len(wrong)} of {len(inputs)} inputs:\n" + "\n".join(lines))
 
 
-def gradgradcheck(f, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
-                  raise_exception=True):
+def gradgradcheck(f: Callable[..., Union[Value, Sequence[Value]]],
+                  inputs: Union[Value, Iterable[Value]],
+                  grad_outputs: Union[float, Value, Sequence[Union[float, Value, None]], None] = None,
+                  *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  raise_exception: bool = True) -> bool:
     """Compare second derivatives with central finite differences of first ones.
 
     The analytic side differentiates ``grad(f(*inputs), inputs, grad_outputs,
@@ -193,14 +204,15 @@ def gradgradcheck(f, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-
         f"atol={atol}, rtol={rtol}) for {len(wrong)} of {n * n} entries:\n" + "\n".join(lines))
 
 
-def _call(f, inputs):
-    out = f(*inputs)
+def _call(f: Callable[..., Value], inputs: Sequence[Value]) -> Value:
+    out: object = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, not {type(out).__name__}")
     return out
 
 
-def _central_difference(f, inputs, x, eps):
+def _central_difference(f: Callable[..., Value], inputs: Sequence[Value], x: Value,
+                        eps: float) -> float:
     data = x.data
     x.data = data + eps
     plus = _call(f, inputs).data
@@ -210,5 +222,5 @@ def _central_difference(f, inputs, x, eps):
     return (plus - minus) / (2 * eps)
 
 
-def _described(x):
+def _described(x: Value) -> str:
     return f" ({x.name!r}, data {x.data!r})" if x.name else f" (data {x.data!r})"

@@ -1,0 +1,132 @@
+"""The installed package: what `import autograd` costs, the name clash with HIPS autograd,
+the version, the typed user script, and conftest's `requires` (skip, or fail under CI)."""
+import importlib.metadata
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import autograd
+from conftest import REQUIREMENTS, require
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def python(code, *args, env_extra=None, cwd=None):
+    """Run `code` in a fresh interpreter; returns the CompletedProcess."""
+    import os
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, *args, "-c", textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+
+
+def test_import_autograd_imports_neither_graphviz_nor_numpy():
+    done = python("""
+        import sys
+        import autograd
+        print(sorted(m for m in ('graphviz', 'numpy') if m in sys.modules))
+        """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_draw_dot_imports_graphviz_when_it_draws():
+    done = python("""
+        import sys
+        from autograd import Value, draw_dot
+        assert 'graphviz' not in sys.modules
+        dot = draw_dot(Value(1.0) * 2)
+        print(type(dot).__module__, 'graphviz' in sys.modules)
+        """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["graphviz.graphs", "True"]
+
+
+def test_value_vector_still_works_without_numpy_imported_first():
+    done = python("""
+        from autograd import Value, ValueVector
+        v = ValueVector([Value(1.0), Value(2.0)])
+        print(v.data.tolist())
+        """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1.0, 2.0]"
+
+
+def fake_distribution(root, name, version):
+    info = root / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+def test_warns_when_hips_autograd_is_installed_too(tmp_path):
+    fake_distribution(tmp_path, "autograd", "1.7.0")
+    done = python("import autograd", env_extra={"PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert "UserWarning" in done.stderr
+    assert "HIPS autograd 1.7.0" in done.stderr
+    assert "separate virtual environments" in done.stderr
+    assert "pip uninstall -y autograd arenagrad && pip install arenagrad" in done.stderr
+
+
+def test_no_warning_for_other_distributions(tmp_path):
+    # names that only look alike: ours, and one that merely starts with "autograd"
+    fake_distribution(tmp_path, "autograd_extras", "2.0")
+    fake_distribution(tmp_path / "other", "arenagrad", "0.0.1")
+    done = python("import autograd", "-W", "error",
+                  env_extra={"PYTHONPATH": f"{tmp_path}{__import__('os').pathsep}"
+                                           f"{tmp_path / 'other'}"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_version_is_written_once():
+    # pyproject.toml reads autograd.__version__: the installed metadata says the same
+    assert autograd.__version__ == importlib.metadata.version("arenagrad")
+
+
+def test_the_typed_user_script_runs(tmp_path):
+    # the script mypy --strict checks in CI is also a program that works
+    done = subprocess.run([sys.executable, str(HERE / "typing" / "user_script.py")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+# -- conftest's requires/require: skip with a hint, fail under CI ------------------
+
+@pytest.fixture
+def missing(monkeypatch):
+    """A requirement that is never available."""
+    monkeypatch.setitem(REQUIREMENTS, "missing", (lambda: False, "install it with X"))
+
+
+def test_require_skips_with_the_hint(missing, monkeypatch):
+    monkeypatch.setattr("conftest.IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="install it with X"):
+        require("missing")
+
+
+def test_require_fails_under_ci(missing, monkeypatch):
+    monkeypatch.setattr("conftest.IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true.*install it with X"):
+        require("missing")
+
+
+def test_require_passes_what_is_there(monkeypatch):
+    monkeypatch.setitem(REQUIREMENTS, "present", (lambda: True, "never shown"))
+    monkeypatch.setattr("conftest.IN_CI", True)
+    assert require("present") is None
+
+
+def test_require_refuses_an_unknown_name():
+    with pytest.raises(KeyError):
+        require("no such requirement")
+
+
+def test_dot_requirement_looks_on_path(monkeypatch):
+    available, hint = REQUIREMENTS["dot"]
+    monkeypatch.setenv("PATH", "")
+    assert available() is False
+    assert "apt-get install graphviz" in hint and "brew install graphviz" in hint
