@@ -51,13 +51,9 @@ cdef extern from *:
     /* Cython gives extension types a vectorcall constructor that skips tp_new. */
     static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
     #define count_trailing_zeros(x) __builtin_ctzll(x)
-    #define count_leading_zeros(x) __builtin_clzll(x)
-    #define popcount(x) __builtin_popcountll(x)
     """
     void autograd_use_tp_new(PyTypeObject* t)
     int count_trailing_zeros(uint64_t x) noexcept nogil
-    int count_leading_zeros(uint64_t x) noexcept nogil
-    int popcount(uint64_t x) noexcept nogil
 
 
 # =============================================================================
@@ -459,8 +455,20 @@ cdef extern from *:
     #else
     static void autograd_discard(void *p, size_t n) { (void)p; (void)n; }
     #endif
+    #if defined(_MSC_VER) && !defined(__clang__)
+    #include <intrin.h>
+    static int count_leading_zeros(unsigned long long x) {   /* x != 0 */
+        unsigned long i; _BitScanReverse64(&i, x); return 63 - (int)i;
+    }
+    #define popcount(x) ((int)__popcnt64(x))
+    #else
+    #define count_leading_zeros(x) __builtin_clzll(x)
+    #define popcount(x) __builtin_popcountll(x)
+    #endif
     """
     void autograd_discard(void* p, size_t n) noexcept nogil
+    int count_leading_zeros(uint64_t x) noexcept nogil
+    int popcount(uint64_t x) noexcept nogil
 
 
 cdef void lower_high_water() noexcept nogil:
