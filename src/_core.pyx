@@ -24,10 +24,12 @@ dropped graph of custom ops is collected by one ``gc.collect()``.
 """
 
 cimport cython
+from cpython.dict cimport PyDict_Next
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject, newfunc
 from cpython.ref cimport Py_REFCNT
+from cpython.unicode cimport PyUnicode_CheckExact
 from libc.math cimport NAN
 from libc.math cimport exp as c_exp
 from libc.math cimport floor as c_floor
@@ -503,17 +505,43 @@ cdef dict names = {}
 # Side table for written `_op` labels: node index -> str, for nodes with FLAG_OP_LABEL.
 cdef dict op_labels = {}
 
-cdef Py_ssize_t MAX_NODES = 2147483584   # the largest multiple of 64 below 2**31
+# 2**30 nodes is a 47 GB arena, more than any laptop has. The bound makes the
+# 32-bit reference counts safe: every node has at most two operands, so all the
+# parent references in the arena, to one node or spread over many, number at most
+# 2 * MAX_NODES; a *pin* (a Value handle, a Graph, a ValueVector, dot's running
+# sum, a sweep's hold on a node it pushed) is refused while a count is above
+# PIN_LIMIT, so no count can pass UINT32_MAX. Slot 0, the null node, takes the
+# increments of missing operands unchecked: it is never freed or pinned, and
+# nothing reads its count, so it may wrap harmlessly.
+cdef Py_ssize_t MAX_NODES = 1 << 30
+cdef uint32_t PIN_LIMIT = <uint32_t>(0xFFFFFFFF - 2 * (1 << 30))
+
+# Giving memory back (arena_trim): when a large free leaves fewer than 1/8 of
+# the slots live, the free tail is handed back to the C library (tried again
+# when n_live halves, or when the live node that blocked the tail is freed). A
+# capacity that had to be regrown soon after a trim (before two sweeps ran) is
+# the program's working size: no trim goes below it again, so a training loop
+# does not shrink and regrow every step.
+cdef node_t TRIM_MIN_CAPACITY = 1 << 16   # 2.9 MB: below that, not worth a trim
+cdef node_t trim_floor = 0                # no trim below this capacity
+cdef node_t trim_below_live = 0           # try a trim when n_live falls below this
+cdef bint trimmed_recently = False        # a trim ran, and fewer than 2 sweeps since
+cdef node_t trim_retry_at = 1 << 30       # freeing this slot or one above: try again
+cdef uint32_t trim_sweep_number = 0       # sweep_number at the last trim
+cdef Py_ssize_t n_grows = 0, n_trims = 0  # for arena_stats
 
 
 cdef int arena_grow() except -1:
     """Double the arena (sklearn's safe_realloc pattern: never lose the old block)."""
-    global arena, node_data, node_grad, handles, free_bits, capacity
+    global arena, node_data, node_grad, handles, free_bits, capacity, trim_floor, trim_below_live
+    global n_grows
     cdef Py_ssize_t new_cap = 1024 if capacity == 0 else 2 * <Py_ssize_t>capacity
     if new_cap > MAX_NODES:
         new_cap = MAX_NODES
     if new_cap <= capacity:
         raise MemoryError(f"the autograd arena is full ({MAX_NODES} nodes)")
+    if trimmed_recently and sweep_number - trim_sweep_number < 2:
+        trim_floor = <node_t>new_cap    # regrown soon after a trim: keep this size
     cdef Node* new_nodes = <Node*>realloc(arena, new_cap * sizeof(Node))
     if new_nodes == NULL:
         raise MemoryError(f"cannot grow the autograd arena to {new_cap} nodes")
@@ -542,6 +570,8 @@ cdef int arena_grow() except -1:
         node_data[0] = 0.0
         node_grad[0] = 0.0
     capacity = <node_t>new_cap
+    trim_below_live = capacity // 8
+    n_grows += 1
     return 0
 
 
@@ -628,9 +658,11 @@ cdef void node_free_cascade(node_t i) noexcept:
     cdef node_t child
     cdef int k
     cdef Node* n
+    cdef bint retry = False
     arena[i].refs = 0
     while pending:
         i = pending
+        retry |= i >= trim_retry_at
         n = &arena[i]
         pending = <node_t>n.refs
         if n.flags & FLAG_NAMED and names is not None:
@@ -647,17 +679,181 @@ cdef void node_free_cascade(node_t i) noexcept:
         n.flags = 0
         give_back_slot(i)
         n_live -= 1
+    if n_live < trim_below_live or retry:
+        arena_trim(n_live < trim_below_live)
 
 
 cdef inline void node_decref(node_t i) noexcept:
+    """Drop a reference to node i; the arena may shrink (move) if it is freed."""
     if i:
         arena[i].refs -= 1
         if arena[i].refs == 0:
             node_free_cascade(i)
 
 
-cdef inline void node_incref(node_t i) noexcept nogil:
+cdef inline int node_pin(node_t i) except -1:
+    """A reference held from outside the arena (a handle, a Graph, ...): refused
+    near the top of the 32-bit count, so that parent references cannot wrap it."""
+    if arena[i].refs >= PIN_LIMIT:
+        raise_too_many_pins(i)
     arena[i].refs += 1
+    return 0
+
+
+cdef int raise_too_many_pins(node_t i) except -1:
+    raise OverflowError(f"node {i} is referenced {arena[i].refs} times: its 32-bit "
+                        "reference count is full (drop some Graphs, ValueVectors or "
+                        "Values that hold it)")
+
+
+def _add_refs(Value v not None, long long delta, int operand=0):
+    """Test hook: add `delta` to the reference count of v's node (or, with
+    `operand` 1 or 2, of its first or second operand's) and return the count.
+
+    Lets a test bring a count near its limit without 2**32 objects; the caller
+    must take back what it added before the node is released.
+    """
+    if v.idx == 0:
+        raise_uninitialised()
+    cdef node_t i = v.idx if operand == 0 else arena[v.idx].lhs if operand == 1 else arena[v.idx].rhs
+    if i == 0:
+        raise ValueError("no such operand")
+    arena[i].refs = <uint32_t>(arena[i].refs + delta)
+    return arena[i].refs
+
+
+# -- giving memory back ------------------------------------------------------
+
+cdef extern from *:
+    """
+    #if defined(__unix__) || defined(__APPLE__)
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #endif
+    #if defined(MADV_DONTNEED)
+    /* Hand the whole pages inside [p, p + n) back to the system: they read as
+       zeros from then on (private anonymous memory), so an unused slot stays
+       a NULL handle and a zero node. */
+    static void autograd_discard(void *p, size_t n) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+        uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    #else
+    static void autograd_discard(void *p, size_t n) { (void)p; (void)n; }
+    #endif
+    #if defined(_MSC_VER) && !defined(__clang__)
+    #include <intrin.h>
+    static int count_leading_zeros(unsigned long long x) {   /* x != 0 */
+        unsigned long i; _BitScanReverse64(&i, x); return 63 - (int)i;
+    }
+    #define popcount(x) ((int)__popcnt64(x))
+    #else
+    #define count_leading_zeros(x) __builtin_clzll(x)
+    #define popcount(x) __builtin_popcountll(x)
+    #endif
+    """
+    void autograd_discard(void* p, size_t n) noexcept nogil
+    int count_leading_zeros(uint64_t x) noexcept nogil
+    int popcount(uint64_t x) noexcept nogil
+
+
+cdef void lower_high_water() noexcept nogil:
+    """n_used = 1 + the last live slot: the free slots above it become "never
+    handed out" again (their free bits cleared), so a trim can drop them."""
+    global n_used, n_free, free_hint
+    cdef Py_ssize_t w = ((<uint32_t>n_used + 63) >> 6) - 1
+    cdef uint64_t used, valid
+    cdef node_t last = 0
+    while w >= 0:
+        valid = ~(<uint64_t>0)
+        if w == (<uint32_t>n_used - 1) >> 6 and (n_used & 63):
+            valid = ((<uint64_t>1) << (n_used & 63)) - 1   # slots past n_used: never used
+        used = ~free_bits[w] & valid
+        if used:
+            last = <node_t>(w * 64 + 63 - count_leading_zeros(used))
+            break
+        n_free -= popcount(free_bits[w])    # (bits at and past n_used are 0)
+        free_bits[w] = 0
+        w -= 1
+    # in the word holding `last`, the free slots above it go too
+    cdef uint64_t above = (~(<uint64_t>0)) << ((last & 63) + 1) if (last & 63) != 63 else 0
+    n_free -= popcount(free_bits[last >> 6] & above)
+    free_bits[last >> 6] &= ~above
+    n_used = last + 1
+    if free_hint > (<uint32_t>last >> 6):
+        free_hint = <uint32_t>last >> 6
+
+
+cdef void arena_trim(bint full) noexcept:
+    """Give memory back: the arena's slots above the last live one (realloc
+    down), and with `full`, the whole pages of long free runs below it (madvise)
+    and the sweep's scratch buffers.
+
+    Runs at the end of a free, where no caller holds a pointer into the arena.
+    Live nodes keep their indices. `full` after a large free (n_live halved);
+    otherwise a retry because the live node that blocked the last trim, the top
+    one, was freed (cheap: only the tail is looked at).
+    """
+    global arena, node_data, node_grad, handles, free_bits, capacity
+    global trim_below_live, trimmed_recently, trim_sweep_number, n_trims, trim_retry_at
+    cdef node_t target
+    cdef Py_ssize_t k, start
+    cdef void* p
+    if full:
+        trim_below_live = n_live // 2        # at most one more full try per halving
+    trim_retry_at = MAX_NODES
+    if capacity < TRIM_MIN_CAPACITY or capacity <= trim_floor or n_live >= capacity // 8:
+        return
+    lower_high_water()
+    target = (n_used + 63) & ~63
+    if target < TRIM_MIN_CAPACITY:
+        target = TRIM_MIN_CAPACITY
+    if target < trim_floor:
+        target = trim_floor
+    if target <= capacity // 2:
+        # a failed shrink keeps the old block, which is still valid
+        p = realloc(arena, target * sizeof(Node))
+        if p != NULL:
+            arena = <Node*>p
+        p = realloc(node_data, target * sizeof(double))
+        if p != NULL:
+            node_data = <double*>p
+        p = realloc(node_grad, target * sizeof(double))
+        if p != NULL:
+            node_grad = <double*>p
+        p = realloc(handles, target * sizeof(PyObject*))
+        if p != NULL:
+            handles = <PyObject**>p
+        p = realloc(free_bits, target // 64 * sizeof(uint64_t))
+        if p != NULL:
+            free_bits = <uint64_t*>p
+        capacity = target
+        trim_below_live = min(trim_below_live, capacity // 8)
+        trimmed_recently = True
+        trim_sweep_number = sweep_number
+        n_trims += 1
+    if n_used > 2 * TRIM_MIN_CAPACITY and n_used > capacity // 2:
+        trim_retry_at = n_used - 1           # the top live node blocks a (further) trim
+    if not full:
+        return
+    # free runs of whole words (64 slots) below the tail: their pages read as
+    # zeros afterwards, as a free slot's node, handle (NULL), data and grad may
+    start = 0
+    for k in range(1, (<uint32_t>n_used >> 6) + 1):
+        if k < (<uint32_t>n_used >> 6) and free_bits[k] == ~(<uint64_t>0):
+            if start == 0:
+                start = k
+            continue
+        if start and k - start >= 64:    # 4096 slots: at least a page of each array
+            autograd_discard(&arena[start * 64], (k - start) * 64 * sizeof(Node))
+            autograd_discard(&node_data[start * 64], (k - start) * 64 * sizeof(double))
+            autograd_discard(&node_grad[start * 64], (k - start) * 64 * sizeof(double))
+            autograd_discard(&handles[start * 64], (k - start) * 64 * sizeof(PyObject*))
+        start = 0
+    if not sweep_busy:
+        drop_scratch_buffers()
 
 
 def graph_size(Value root not None):
@@ -672,7 +868,7 @@ def graph_size(Value root not None):
     """
     if root.idx == 0:
         raise_uninitialised()
-    return sweep(root.idx, False, NULL)
+    return sweep(root.idx, False, NULL, arena[root.idx].flags & FLAG_MANAGED)
 
 
 def arena_stats():
@@ -682,10 +878,13 @@ def arena_stats():
     -------
     dict
         ``live`` (nodes alive), ``capacity`` (slots allocated), ``node_bytes``
-        (bytes per slot: the node, its data and grad, its handle pointer).
+        (bytes per slot: the node, its data and grad, its handle pointer),
+        ``grows`` and ``trims`` (how many times the arena grew and gave memory
+        back, since import).
     """
     return {"live": n_live, "capacity": capacity,
-            "node_bytes": sizeof(Node) + 2 * sizeof(double) + sizeof(PyObject*)}
+            "node_bytes": sizeof(Node) + 2 * sizeof(double) + sizeof(PyObject*),
+            "grows": n_grows, "trims": n_trims}
 
 
 # =============================================================================
@@ -693,18 +892,33 @@ def arena_stats():
 # =============================================================================
 
 cdef inline bint is_number(object x):
-    return PyFloat_Check(x) or PyLong_Check(x) or isinstance(x, numbers.Real)
+    return (PyFloat_Check(x) or PyLong_Check(x) or isinstance(x, numbers.Real) or
+            is_numpy_bool(x))
+
+
+cdef bint is_numpy_bool(object x):
+    """numpy's bool scalar (np.True_), which numpy does not register as numbers.Real
+    although it is a bool; no numpy import: if numpy is not loaded, x is not one."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.bool_)
 
 
 cdef double to_double(object x, str what) except? -1.0:
-    """A real number as a C double; TypeError for anything else (str, None, complex, list)."""
+    """A real number as a C double; TypeError for anything else (str, None, complex, list).
+
+    Converts once: a number whose __float__ has side effects is called once.
+    """
     if PyFloat_Check(x):
         return PyFloat_AS_DOUBLE(x)
     if PyLong_Check(x):
         return PyLong_AsDouble(x)       # OverflowError past 1.8e308, as float(x)
     if isinstance(x, numbers.Real):
         return float(x)
-    raise TypeError(f"{what} must be a real number (int or float), not {type(x).__name__}")
+    if is_numpy_bool(x):
+        return 1.0 if x else 0.0
+    t = type(x)     # numpy.bool, not bool: the name alone could be Python's
+    name = t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    raise TypeError(f"{what} must be a real number (int or float), not {name}")
 
 
 # =============================================================================
@@ -732,8 +946,8 @@ cdef inline Value handle_of(node_t i):
     h = live_handle(i)
     if h != NULL:
         return <Value>h
+    node_pin(i)
     v.idx = i
-    node_incref(i)
     handles[i] = <PyObject*>v
     return v
 
@@ -777,7 +991,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
         raise_forward_error(err, op)
     # A result that has a custom op below it must be visible to the cycle collector.
     if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
-        return make_managed_result(op, data, a, b, flags)
+        return make_managed_result(op, data, da if a_const else a, db if b_const else b, flags)
     cdef Value out = Value.__new__(Value)
     ensure_slots(1 + a_const + b_const)
     if a_const:
@@ -792,6 +1006,13 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     if b_const:
         arena[ib].refs -= 1
     return out
+
+
+cdef inline int check_unbound(Value v) except -1:
+    if v.idx:
+        raise RuntimeError("Value.__init__ was already called: a Value cannot be "
+                           "moved to another node")
+    return 0
 
 
 cdef int raise_uninitialised() except -1:
@@ -859,6 +1080,8 @@ cdef inline object unary_op(uint8_t op, Value v):
 
 
 cdef object make_managed_result(uint8_t op, double data, object a, object b, uint8_t flags):
+    """The CustomValue result of `a op b` (data computed already); a number operand
+    comes as the float it was converted to, so that it is converted only once."""
     if not isinstance(a, Value):
         a = Value(a)
     if b is not None and not isinstance(b, Value):
@@ -906,6 +1129,8 @@ def dot(weights, inputs, start):
     cdef Py_ssize_t n = min(len(ws), len(xs)), k
     cdef bint fast = (type(start) is Value and not arena[(<Value>start).idx].flags & FLAG_MANAGED
                       and autograd_ops_untouched(<PyTypeObject*>Value))   # no Value.__add__ = f
+    if isinstance(start, Value) and (<Value>start).idx == 0:
+        raise_uninitialised()
     for k in range(n):
         if not fast:
             break
@@ -914,6 +1139,9 @@ def dot(weights, inputs, start):
         fast = (type(w) is Value and not arena[(<Value>w).idx].flags & FLAG_MANAGED and
                 (PyFloat_CheckExact(x) or
                  type(x) is Value and not arena[(<Value>x).idx].flags & FLAG_MANAGED))
+        # the null node (an uninitialised Value) is no operand, as in `w * x`
+        if fast and ((<Value>w).idx == 0 or type(x) is Value and (<Value>x).idx == 0):
+            raise_uninitialised()
     if not fast:                        # numbers, subclasses, custom ops: Python's way
         return sum((wi * xi for wi, xi in zip(ws, xs)), start)
     if n == 0:
@@ -921,7 +1149,7 @@ def dot(weights, inputs, start):
     cdef node_t acc = (<Value>start).idx, term, iw, ix
     cdef double xd
     ensure_slots(3 * n)                 # a product, a sum and maybe a constant a term
-    node_incref(acc)                    # the running sum's reference, dropped as it moves
+    node_pin(acc)                       # the running sum's reference, dropped as it moves
     for k in range(n):
         iw = (<Value>ws[k]).idx
         x = xs[k]
@@ -975,9 +1203,11 @@ cdef class Value:
     """
 
     def __init__(self, data, _children=(), _op='', name='', *, label=None):
-        if self.idx:
-            raise RuntimeError("Value.__init__ was already called: a Value cannot be "
-                               "moved to another node")
+        # One object, one node: everything that can run user code (the data's
+        # __float__, iterating _children, _op's __bool__ and __str__, the
+        # __dict__'s keys) runs first, and may re-enter __init__ on this very
+        # object; then self.idx is checked again, and binding calls out no more.
+        check_unbound(self)
         cdef double x = to_double(data, "Value data")
         children = tuple(_children)
         for child in children:
@@ -987,7 +1217,8 @@ cdef class Value:
             name = label
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
+        cdef str exact_name = name if type(name) is str else str.__str__(name)
+        cdef bint custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
         if custom:
             if type(self) is Value:     # Value.__new__(Value).__init__(x, children)
                 raise TypeError("this Value was made as a plain Value, so it cannot become "
@@ -995,11 +1226,14 @@ cdef class Value:
             state = PyObject_GenericGetDict(self, NULL)     # tracked: not an exact Value
             state["_children"] = children
             state["_op"] = str(_op)
-        self.idx = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
-                              FLAG_MANAGED if custom else 0)
-        handles[self.idx] = <PyObject*>self
-        if name:
-            self.name = name
+        check_unbound(self)
+        cdef node_t i = node_alloc(OP_CUSTOM if custom else OP_LEAF, x, 0, 0,
+                                   FLAG_MANAGED if custom else 0)
+        self.idx = i
+        handles[i] = <PyObject*>self
+        if exact_name:
+            names[i] = exact_name        # what the name setter does, calling out to nothing
+            arena[i].flags |= FLAG_NAMED
 
     def __dealloc__(self):
         cdef PyObject* attrs = self.attrs
@@ -1437,25 +1671,49 @@ cdef Py_ssize_t sweep_order_cap = 0
 cdef bint sweep_busy = False
 
 
-cdef int reserve(node_t** buf, Py_ssize_t* cap, Py_ssize_t needed) except -1:
+cdef int reserve(node_t** buf, Py_ssize_t* cap, Py_ssize_t needed, str what) except -1:
     """Grow a scratch buffer to at least `needed` entries (doubling)."""
     if needed <= cap[0]:
         return 0
     cdef Py_ssize_t new_cap = max(needed, 2 * cap[0], 1024)
     cdef node_t* new_buf = <node_t*>realloc(buf[0], new_cap * sizeof(node_t))
     if new_buf == NULL:
-        raise MemoryError()
+        raise_no_memory(what, new_cap, sizeof(node_t))
     buf[0] = new_buf
     cap[0] = new_cap
     return 0
 
 
-cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
+cdef int raise_no_memory(str what, Py_ssize_t n, size_t item_size) except -1:
+    raise MemoryError(f"cannot allocate {what} for {n} nodes "
+                      f"({n * <double>item_size / 2**20:.1f} MB)")
+
+
+cdef void drop_scratch_buffers() noexcept:
+    """Free the sweep's buffers when they are larger than the arena (arena_trim)."""
+    global sweep_stack, sweep_order, sweep_stack_cap, sweep_order_cap
+    if sweep_order_cap > capacity:
+        free(sweep_order)
+        sweep_order = NULL
+        sweep_order_cap = 0
+    if sweep_stack_cap > capacity:
+        free(sweep_stack)
+        sweep_stack = NULL
+        sweep_stack_cap = 0
+
+
+cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out, bint pin=False) except -1:
     """Order the nodes reachable from root, operands first; with `backprop`, then
     apply every node's chain rule in reverse order (graphs without Python code).
 
     Returns how many nodes there are. If `order_out` is not NULL, it receives
     the order, a malloc'ed array that the caller frees.
+
+    With `pin` (needed when a custom op is reachable: reading its children may
+    run user code, which may drop them), every node holds a reference of the
+    sweep from the moment it is pushed, so that no node the sweep holds can be
+    freed or reused; the order keeps those references if `order_out` is given
+    (the caller drops them), else they are dropped on return.
     """
     global sweep_busy
     cdef node_t* own_stack = NULL
@@ -1464,21 +1722,45 @@ cdef Py_ssize_t sweep(node_t root, bint backprop, node_t** order_out) except -1:
     if sweep_busy:
         try:
             return sweep_into(&own_stack, &own_stack_cap, &own_order, &own_order_cap,
-                              root, backprop, order_out)
+                              root, backprop, order_out, pin)
         finally:
             free(own_stack)
             free(own_order)
     sweep_busy = True
     try:
         return sweep_into(&sweep_stack, &sweep_stack_cap, &sweep_order, &sweep_order_cap,
-                          root, backprop, order_out)
+                          root, backprop, order_out, pin)
     finally:
         sweep_busy = False
 
 
+cdef tuple sweep_children(node_t i):
+    """A custom op's `_children` tuple as stored (any objects), read without
+    calling out: `dict.get` would compare a colliding non-str key of its
+    __dict__ with ==, which is user code."""
+    cdef PyObject* h = live_handle(i)
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef Py_ssize_t pos = 0
+    if h == NULL:
+        return ()
+    state = state_of(<Value>h)
+    while PyDict_Next(state, &pos, &key, &value):
+        if PyUnicode_CheckExact(<object>key) and <str>key == "_children":
+            return <tuple>value if type(<object>value) is tuple else ()
+    return ()
+
+
+cdef void unpin_all(node_t* nodes, Py_ssize_t n) noexcept:
+    """Drop one reference on each of n nodes (~i entries of a stack count as i)."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        node_decref(nodes[k] if nodes[k] >= 0 else ~nodes[k])
+
+
 cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t** order_buf,
                            Py_ssize_t* order_cap_ptr, node_t root, bint backprop,
-                           node_t** order_out) except -1:
+                           node_t** order_out, bint pin) except -1:
     global sweep_number
     cdef Py_ssize_t top = 0, n = 0, k, c, n_kids
     sweep_number += 1
@@ -1488,86 +1770,121 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
         sweep_number = 1
     cdef uint32_t mark = sweep_number
     # every reachable node enters the order once: n_live bounds it
-    reserve(order_buf, order_cap_ptr, n_live + 1)
-    reserve(stack_buf, stack_cap_ptr, 1024)
+    reserve(order_buf, order_cap_ptr, n_live + 1, "a graph sweep's order")
+    reserve(stack_buf, stack_cap_ptr, 1024, "a graph sweep's stack")
     cdef node_t* stack = stack_buf[0]
     cdef node_t* order = order_buf[0]
-    cdef Py_ssize_t stack_cap = stack_cap_ptr[0]
     cdef node_t i, child, lhs, rhs
     cdef Node* node
-    cdef PyObject* h
     cdef tuple kids
+    if pin:
+        node_pin(root)
     stack[0] = root
     top = 1
-    while top:
-        top -= 1
-        i = stack[top]
-        if i < 0:                       # all operands of ~i are in the order
-            if n == order_cap_ptr[0]:   # only if a finalizer grew a custom op's children
-                reserve(order_buf, order_cap_ptr, n + 1)
-                order = order_buf[0]
-            order[n] = ~i
-            n += 1
-            continue
-        node = &arena[i]
-        if node.mark == mark:           # pushed by two results: the first one placed it
-            continue
-        node.mark = mark
-        if top + 3 > stack_cap:
-            reserve(stack_buf, stack_cap_ptr, top + 3)
-            stack = stack_buf[0]
-            stack_cap = stack_cap_ptr[0]
-        if node.op == OP_CUSTOM:
-            stack[top] = ~i
-            top += 1
-            # raw `_children`, non-Values skipped in place: allocating here could
-            # start the cycle collector, whose finalizers could start a sweep
-            h = live_handle(i)
-            kids = raw_children(<Value>h) if h != NULL else ()
-            if sweep_number != mark:
-                raise RuntimeError("backward() ran inside another backward() (from a "
-                                   "finalizer): the graph's order is lost")
-            n_kids = len(kids)
-            reserve(stack_buf, stack_cap_ptr, top + n_kids)
-            stack = stack_buf[0]
-            stack_cap = stack_cap_ptr[0]
-            for c in range(n_kids):
-                if not isinstance(kids[c], Value):
-                    continue
-                child = (<Value>kids[c]).idx
-                if child and arena[child].mark != mark:
-                    stack[top] = child
-                    top += 1
-            continue
-        lhs = node.lhs if node.lhs and arena[node.lhs].mark != mark else 0
-        # a ** c's hidden exponent is no Value of the graph (micrograd's _prev is
-        # {a}), and neither replay nor backward has anything to do with it
-        rhs = node.rhs if (node.rhs and arena[node.rhs].mark != mark and
-                           node.op != OP_POW_CONST) else 0
-        if lhs == 0 and rhs == 0:       # a leaf, or its operands are done: place it now
-            if n == order_cap_ptr[0]:
-                reserve(order_buf, order_cap_ptr, n + 1)
-                order = order_buf[0]
-            order[n] = i
-            n += 1
-            continue
-        stack[top] = ~i
-        top += 1
-        if rhs:
-            stack[top] = rhs
-            top += 1
-        if lhs:
-            stack[top] = lhs
-            top += 1
+    try:
+        while top:
+            # an entry leaves the stack only once handled: if anything raises,
+            # the stack and the order hold exactly the pinned nodes
+            i = stack[top - 1]
+            if i < 0:                       # all operands of ~i are in the order
+                if n == order_cap_ptr[0]:   # only if a finalizer grew a custom op's children
+                    reserve(order_buf, order_cap_ptr, n + 1, "a graph sweep's order")
+                    order = order_buf[0]
+                order[n] = ~i
+                n += 1
+                top -= 1
+                continue
+            node = &arena[i]
+            if node.mark == mark:           # pushed by two results: the first one placed it
+                top -= 1
+                if pin:
+                    arena[i].refs -= 1      # never the last: the first push holds one
+                continue
+            if top + 2 > stack_cap_ptr[0]:
+                reserve(stack_buf, stack_cap_ptr, top + 2, "a graph sweep's stack")
+                stack = stack_buf[0]
+            node = &arena[i]
+            node.mark = mark
+            if node.op == OP_CUSTOM:
+                stack[top - 1] = ~i
+                kids = sweep_children(i)    # may create the __dict__: the collector may run
+                if sweep_number != mark:
+                    raise RuntimeError("backward() ran inside another backward() (from a "
+                                       "finalizer): the graph's order is lost")
+                n_kids = len(kids)
+                reserve(stack_buf, stack_cap_ptr, top + n_kids, "a graph sweep's stack")
+                stack = stack_buf[0]
+                for c in range(n_kids):
+                    if not isinstance(kids[c], Value):  # a C type check: calls out to nothing
+                        continue
+                    child = (<Value>kids[c]).idx
+                    if child and arena[child].mark != mark:
+                        if pin:
+                            node_pin(child)
+                        stack[top] = child
+                        top += 1
+                continue
+            lhs = node.lhs if node.lhs and arena[node.lhs].mark != mark else 0
+            # a ** c's hidden exponent is no Value of the graph (micrograd's _prev is
+            # {a}), and neither replay nor backward has anything to do with it
+            rhs = node.rhs if (node.rhs and arena[node.rhs].mark != mark and
+                               node.op != OP_POW_CONST) else 0
+            if lhs == 0 and rhs == 0:       # a leaf, or its operands are done: place it now
+                if n == order_cap_ptr[0]:
+                    reserve(order_buf, order_cap_ptr, n + 1, "a graph sweep's order")
+                    order = order_buf[0]
+                order[n] = i
+                n += 1
+                top -= 1
+                continue
+            stack[top - 1] = ~i
+            if rhs:
+                if pin:
+                    node_pin(rhs)
+                stack[top] = rhs
+                top += 1
+            if lhs:
+                if pin:
+                    node_pin(lhs)
+                stack[top] = lhs
+                top += 1
+    except BaseException:
+        if pin:
+            unpin_all(stack_buf[0], top)
+            unpin_all(order_buf[0], n)
+        raise
     if backprop:
         for k in range(n - 1, -1, -1):
             op_backward(order[k])
     if order_out != NULL:
         order_out[0] = <node_t*>malloc((n if n else 1) * sizeof(node_t))
         if order_out[0] == NULL:
-            raise MemoryError()
+            if pin:
+                unpin_all(order, n)
+            raise_no_memory("a graph's order", n, sizeof(node_t))
         memcpy(order_out[0], order, n * sizeof(node_t))
+    elif pin:
+        unpin_all(order, n)
     return n
+
+
+cdef object replay_forward(node_t i):
+    """What recomputes custom op node i in a replay: its `_forward`, or None for
+    one without children (a leaf to replay). ValueError if it has children and
+    no callable `_forward`: its data would go stale."""
+    cdef PyObject* h = live_handle(i)
+    if h == NULL:
+        return None
+    v = <Value>h
+    fwd = state_of(v).get("_forward")
+    if callable(fwd):
+        return fwd
+    if custom_children(v):
+        raise ValueError(
+            f"cannot replay custom op {v._op!r}: its _backward knows nothing of "
+            "forward. Give its Value a `_forward` callable that recomputes "
+            "out.data from its children, or rebuild the graph each step")
+    return None
 
 
 @cython.final
@@ -1638,16 +1955,20 @@ cdef class Graph:
         the last reference to a node of the order.
         """
         cdef node_t* order = NULL
-        cdef Py_ssize_t n = sweep(root, False, &order), k
+        cdef bint has_python = arena[root].flags & FLAG_MANAGED
+        # pinned as the sweep goes: a custom op's lookup may run user code
+        cdef Py_ssize_t n = sweep(root, False, &order, keep or has_python), k
         cdef PyObject* h
         self.release()
         self.order = order
         self.size = n
         self.root = root
+        self.has_python = has_python
+        self.pinned = keep or has_python
         self.steps = <Step*>malloc((n if n else 1) * sizeof(Step))
         if self.steps == NULL:
             self.release()
-            raise MemoryError()
+            raise_no_memory("a Graph's steps", n, sizeof(Step))
         for k in range(n):
             if arena[order[k]].op != OP_LEAF:
                 self.steps[self.n_steps].out = order[k]
@@ -1656,11 +1977,6 @@ cdef class Graph:
                 self.steps[self.n_steps].op = arena[order[k]].op
                 self.steps[self.n_steps].ieee = arena[order[k]].flags & FLAG_IEEE
                 self.n_steps += 1
-        self.has_python = arena[root].flags & FLAG_MANAGED
-        self.pinned = keep or self.has_python
-        if self.pinned:
-            for k in range(n):
-                node_incref(order[k])
         # a custom op's rules live in its Value's __dict__: keep those Values too
         self.custom_values = []
         if self.has_python:
@@ -1678,14 +1994,8 @@ cdef class Graph:
             return 0
         for k in range(self.size):
             i = self.order[k]
-            h = live_handle(i)
-            if arena[i].op == OP_CUSTOM and h != NULL:
-                v = <Value>h
-                if custom_children(v) and not callable(state_of(v).get("_forward")):
-                    raise ValueError(
-                        f"cannot replay custom op {v._op!r}: its _backward knows nothing of "
-                        "forward. Give its Value a `_forward` callable that recomputes "
-                        "out.data from its children, or rebuild the graph each step")
+            if arena[i].op == OP_CUSTOM:
+                replay_forward(i)
         return 0
 
     cdef int run_backward(self) except -1:
@@ -1721,8 +2031,8 @@ cdef class Graph:
         for k in range(self.n_steps):
             st = &self.steps[k]
             if st.op == OP_CUSTOM:
-                h = live_handle(st.out)
-                fwd = state_of(<Value>h).get("_forward") if h != NULL else None
+                # looked up on every pass: it may have been removed since recording
+                fwd = replay_forward(st.out)
                 if fwd is not None:
                     fwd()           # may move the arena
                     node_grad[st.out] = 0.0
@@ -1785,11 +2095,11 @@ cdef class ValueVector:
                 raise_uninitialised()
         self.nodes = <node_t*>malloc((n if n else 1) * sizeof(node_t))
         if self.nodes == NULL:
-            raise MemoryError()
+            raise_no_memory("a ValueVector", n, sizeof(node_t))
         for k in range(n):
             self.nodes[k] = (<Value>seq[k]).idx
-            node_incref(self.nodes[k])
-        self.size = n
+            node_pin(self.nodes[k])
+            self.size = k + 1           # what __dealloc__ lets go of, if a pin fails
 
     def __dealloc__(self):
         cdef Py_ssize_t k
@@ -1852,11 +2162,24 @@ cdef class ValueVector:
             node_data[i] -= lr * node_grad[i]
 
     cdef object _checked(self, values, str what):
+        """`values` as a float64 array of this vector's size; a number is broadcast.
+
+        Refuses what Value.data / Value.grad refuse (TypeError): None, str,
+        complex; numpy would cast them to nan, parse them, drop the imaginary part.
+        """
         import numpy as np
-        arr = np.asarray(values, dtype=np.float64)
+        arr = np.asarray(values)
+        if arr.dtype.kind == "O":           # numbers.Real objects (Fraction, ...) or junk
+            arr = np.array([to_double(x, what) for x in arr.reshape(-1)],
+                           dtype=np.float64).reshape(arr.shape)
+        elif arr.dtype.kind not in "biuf":
+            if arr.ndim == 0:
+                to_double(values, what)     # raises its TypeError: "..., not str"
+            raise TypeError(f"{what} must be real numbers (int or float), not an array "
+                            f"of {arr.dtype}")
         if arr.ndim == 0:
             arr = np.full(self.size, arr, dtype=np.float64)
-        arr = np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
         if arr.shape != (self.size,):
             raise ValueError(f"{what} must have shape ({self.size},), not {arr.shape}")
         return arr
@@ -1919,7 +2242,7 @@ cdef inline int accumulate(node_t* adj, node_t target, node_t c, bint negate,
     """
     cdef node_t old = adj[target]
     if not owned:
-        node_incref(c)
+        node_pin(c)
     if old == 0:
         adj[target] = emit(OP_NEG, c, 0, TAKE_LHS) if negate else c
     else:
@@ -2027,7 +2350,7 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
         for j in range(n_out):
             managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
         ensure_slots(n_out - 1)
-        node_incref(root)
+        node_pin(root)
         for j in range(1, n_out):
             t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
             node_decref(root)           # t holds it now
