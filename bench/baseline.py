@@ -15,7 +15,7 @@ Only the core is rebuilt; Python modules (``nn``, ``viz``) are not. The build us
 the installed core's compiler directives and ``-O3 -ffp-contract=off``, so that the two
 differ only in their source. Builds are cached in ``bench/.baseline/<commit>/``.
 """
-import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,7 +34,7 @@ import sys
 setup(
     name="{pkg}",
     ext_modules=cythonize(
-        [Extension("{pkg}._core", ["{pkg}/_core.pyx"],
+        [Extension("autograd._core", ["autograd/_core.pyx"],
                    extra_compile_args=(["/O2", "/fp:precise"] if sys.platform == "win32"
                                        else ["-O3", "-ffp-contract=off"]))],
         language_level=3,
@@ -85,13 +85,20 @@ def load(ref="main"):
     if name in sys.modules:
         return sys.modules[name]
     root = os.path.join(CACHE, commit[:12])
-    if not os.path.isdir(os.path.join(root, pkg)) or not any(
-            f.startswith("_core.") and not f.endswith((".pyx", ".pxd", ".c"))
-            for f in os.listdir(os.path.join(root, pkg))):
+    built = [f for f in os.listdir(os.path.join(root, "autograd"))
+             if f.startswith("_core.") and f.endswith((".so", ".pyd"))] \
+        if os.path.isdir(os.path.join(root, "autograd")) else []
+    if not built:
+        shutil.rmtree(root, ignore_errors=True)     # a stale or half-made cache entry
         _build(commit, pkg, root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    mod = importlib.import_module(name)
+        built = [f for f in os.listdir(os.path.join(root, "autograd"))
+                 if f.startswith("_core.") and f.endswith((".so", ".pyd"))]
+    # compiled as autograd._core (the core's C names derive from its module name),
+    # imported under a name of its own beside the installed autograd._core
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "autograd", built[0]))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
     mod.__baseline_ref__ = ref
     mod.__baseline_commit__ = commit
     return mod
@@ -101,11 +108,9 @@ def _build(commit, pkg, root):
     os.makedirs(CACHE, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="build-", dir=CACHE)
     try:
-        os.makedirs(os.path.join(tmp, pkg))
-        with open(os.path.join(tmp, pkg, "__init__.py"), "w") as f:
-            f.write(f'"""The core of commit {commit}, for bench/baseline.py."""\n')
+        os.makedirs(os.path.join(tmp, "autograd"))
         for src, dst in (("src/_core.pyx", "_core.pyx"), ("src/autograd/_core.pxd", "_core.pxd")):
-            with open(os.path.join(tmp, pkg, dst), "w") as f:
+            with open(os.path.join(tmp, "autograd", dst), "w") as f:
                 f.write(_git("show", f"{commit}:{src}"))
         with open(os.path.join(tmp, "setup.py"), "w") as f:
             f.write(SETUP.format(pkg=pkg))
