@@ -151,7 +151,12 @@ cdef extern from *:
     }
 
     static int autograd_set_dict(PyObject *o, PyObject *value, void *context) {
-        int r = PyObject_GenericSetDict(o, value, context);
+        int r;
+        if (value == NULL) {    /* `del v.__dict__`, as on a Python class's instance */
+            Py_CLEAR(*(PyObject **)((char *)o + autograd_dict_offset));
+            return 0;
+        }
+        r = PyObject_GenericSetDict(o, value, context);
         autograd_track_if_dict(o);
         return r;
     }
