@@ -1,10 +1,17 @@
 """Whole-matrix derivatives built on :func:`autograd.grad`, as ``torch.autograd.functional``."""
+from __future__ import annotations
+
 from autograd._core import Value, grad
+
+TYPE_CHECKING = False       # typing is not imported at run time (see gradcheck.py)
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Union
 
 __all__ = ["hessian"]
 
 
-def hessian(f, inputs):
+def hessian(f: Callable[..., Value],
+            inputs: Union[Value, float, Iterable[Union[Value, float]]]) -> list[list[float]]:
     """The matrix of second derivatives of ``f(*inputs)``.
 
     Differentiates once with ``create_graph=True``, then each component of the

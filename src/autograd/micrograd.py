@@ -16,6 +16,8 @@ to turn it on, none of which touches the code that imports micrograd:
 Nothing is printed. If the real micrograd was imported first, :func:`install`
 raises ``RuntimeError`` saying what to do (its Values would not mix with ours).
 """
+from __future__ import annotations
+
 import atexit
 import importlib.machinery
 import os
@@ -38,12 +40,12 @@ and `micrograd.nn` import autograd's modules.
 """
 
 
-def is_installed():
+def is_installed() -> bool:
     """Whether ``import micrograd`` gives autograd's alias in this process."""
     return getattr(sys.modules.get("micrograd"), "__autograd_alias__", False) is True
 
 
-def install():
+def install() -> None:
     """Make ``micrograd``, ``micrograd.engine`` and ``micrograd.nn`` autograd's modules.
 
     Call it before the first ``import micrograd``; calling it again does nothing.
@@ -76,15 +78,15 @@ def install():
                                             "(autograd.micrograd.install()).")
     package.__spec__ = importlib.machinery.ModuleSpec("micrograd", None, is_package=True)
     package.__path__ = []            # its only submodules are engine and nn
-    package.__autograd_alias__ = True
-    package.engine = autograd.engine
-    package.nn = autograd.nn
+    for attr, value in (("__autograd_alias__", True), ("engine", autograd.engine),
+                        ("nn", autograd.nn)):
+        setattr(package, attr, value)
     sys.modules["micrograd.engine"] = autograd.engine
     sys.modules["micrograd.nn"] = autograd.nn
     sys.modules["micrograd"] = package
 
 
-def load_ipython_extension(ipython):
+def load_ipython_extension(ipython: object) -> None:
     """``%load_ext autograd.micrograd``: :func:`install` for the session."""
     install()
 
@@ -117,7 +119,7 @@ def _run_script(path):
     exec(code, vars(main))
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     """``python -m autograd.micrograd script.py [args...]``: see the module's docstring."""
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help") or args == ["-m"]:
@@ -146,7 +148,7 @@ def main(argv=None):
         sys.exit(1)
 
 
-_interrupted = []
+_interrupted: list[bool] = []
 
 
 def _exit_by_sigint_if_interrupted():

@@ -8,8 +8,9 @@ import math
 import random
 
 import autograd
-from autograd import (CustomValue, GradcheckError, Graph, Value, ValueVector, draw_dot,
-                      gradcheck, trace)
+import autograd.micrograd
+from autograd import (CustomValue, GradcheckError, Graph, Value, ValueVector, draw_dot, grad,
+                      gradcheck, gradgradcheck, hessian, trace)
 from autograd.engine import dot, graph_size
 from autograd.nn import MLP, Layer, Module, Neuron
 
@@ -76,6 +77,23 @@ def main() -> None:
     assert len(g) > 0 and len(params) == len(model.parameters())
     params.data = params.data * 1.0
     assert params.grad.shape == (len(params),)
+
+    # derivatives of any order
+    x = Value(1.5)
+    (dx,) = grad(x ** 3, x, create_graph=True)
+    assert dx is not None
+    (ddx,) = grad(dx, [x])
+    assert ddx is not None and ddx.data == 9.0
+    h: list[list[float]] = hessian(lambda u, v: u * u * v, [1.0, 2.0])
+    assert h == [[4.0, 2.0], [2.0, 0.0]]
+    assert gradgradcheck(lambda u: u.tanh() * u, [Value(0.3)])
+
+    # micrograd's class, extended as a tutorial does
+    setattr(x, "color", "red")
+    assert getattr(x, "color") == "red" and vars(x) == {"color": "red"}
+    x._op = "input"
+    alias_on: bool = autograd.micrograd.is_installed()
+    assert alias_on in (True, False)
 
     # look at it, check it
     nodes, edges = trace(loss)
