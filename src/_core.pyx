@@ -24,7 +24,8 @@ dropped graph of custom ops is collected by one ``gc.collect()``.
 
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
-from cpython.long cimport PyLong_AsDouble, PyLong_Check
+from cpython.bool cimport PyBool_Check
+from cpython.long cimport PyLong_AsDouble, PyLong_Check, PyLong_CheckExact
 from cpython.object cimport PyObject, PyTypeObject, newfunc
 from cpython.ref cimport Py_REFCNT
 from libc.math cimport NAN
@@ -45,11 +46,20 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    /* Cython gives extension types a vectorcall constructor that skips tp_new. */
-    static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
+    /* Cython gives extension types a vectorcall constructor that skips tp_new;
+       Value gets its own (value_vectorcall), which falls back to type.__call__. */
+    static void autograd_set_vectorcall(PyTypeObject *t, void *f) {
+        t->tp_vectorcall = (vectorcallfunc)f;
+    }
+    static PyObject *autograd_type_call(PyObject *t, PyObject *args, PyObject *kw) {
+        return PyType_Type.tp_call(t, args, kw);
+    }
+    #define autograd_nargs(n) PyVectorcall_NARGS(n)
     #define count_trailing_zeros(x) __builtin_ctzll(x)
     """
-    void autograd_use_tp_new(PyTypeObject* t)
+    void autograd_set_vectorcall(PyTypeObject* t, void* f)
+    object autograd_type_call(object t, object args, PyObject* kw)
+    Py_ssize_t autograd_nargs(size_t nargsf) noexcept
     int count_trailing_zeros(uint64_t x) noexcept nogil
 
 
@@ -407,6 +417,20 @@ cdef inline bint is_number(object x):
     return PyFloat_Check(x) or PyLong_Check(x) or isinstance(x, numbers.Real)
 
 
+cdef inline bint is_plain_number(object x) noexcept:
+    """A float, int or bool exactly: converted to a double without running any Python
+    code (a subclass's __float__ or __index__ could, so subclasses are not plain)."""
+    return PyFloat_CheckExact(x) or PyLong_CheckExact(x) or PyBool_Check(x)
+
+
+cdef inline double plain_to_double(object x) except? -1.0:
+    """`x` (a plain number, see is_plain_number) as a double; OverflowError for an int
+    past 1.8e308, as float(x)."""
+    if PyFloat_CheckExact(x):
+        return PyFloat_AS_DOUBLE(x)
+    return PyLong_AsDouble(x)
+
+
 cdef double to_double(object x, str what) except? -1.0:
     """A real number as a C double; TypeError for anything else (str, None, complex, list)."""
     if PyFloat_Check(x):
@@ -505,9 +529,11 @@ cdef int raise_uninitialised() except -1:
                      "(a subclass's __init__ must call super().__init__)")
 
 
-cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
-    """`v op other` (or `other op v`): the fast path for a plain Value or a float
-    operand with no custom op below; anything else goes to apply_op."""
+cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first,
+                             uint8_t flags=0):
+    """`v op other` (or `other op v`): the fast path for a plain Value or a plain
+    number operand (float, int, bool: a constant leaf) with no custom op below;
+    anything else goes to apply_op. `flags` are the result node's."""
     cdef node_t iv = v.idx, io = 0
     if iv == 0:
         raise_uninitialised()
@@ -522,13 +548,13 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
             raise_uninitialised()
         do = node_data[io]
         constant = False
-    elif PyFloat_CheckExact(other):
-        do = PyFloat_AS_DOUBLE(other)
+    elif is_plain_number(other):
+        do = plain_to_double(other)        # runs no Python code: dv stays valid
         constant = True
     else:
-        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+        return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
     if (arena[iv].flags | arena[io].flags) & FLAG_MANAGED:
-        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+        return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
     cdef double data = op_forward(op, do, dv, &err) if other_first else \
         op_forward(op, dv, do, &err)
     if err:
@@ -537,8 +563,8 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
     if constant:
         ensure_slots(2)
         io = node_alloc(OP_LEAF, do, 0, 0, 0)
-    out.idx = node_alloc(op, data, io, iv, 0) if other_first else \
-        node_alloc(op, data, iv, io, 0)
+    out.idx = node_alloc(op, data, io, iv, flags) if other_first else \
+        node_alloc(op, data, iv, io, flags)
     if constant:
         arena[io].refs -= 1                    # the result holds the constant now
     handles[out.idx] = <PyObject*>out
@@ -856,9 +882,12 @@ cdef class Value:
             return NotImplemented
         if isinstance(other, Value):
             return apply_op(OP_POW, self, other)
+        # the exponent is a hidden constant operand: micrograd's _prev is {self}
+        if is_plain_number(other):
+            return binary_op(OP_POW_CONST, self, other, False,
+                             FLAG_INT_EXP if PyLong_Check(other) else 0)
         if not is_number(other):
             return NotImplemented
-        # the exponent is a hidden constant operand: micrograd's _prev is {self}
         return apply_op(OP_POW_CONST, self, other,
                         FLAG_INT_EXP if PyLong_Check(other) or (
                             not PyFloat_Check(other) and isinstance(other, numbers.Integral))
@@ -996,8 +1025,30 @@ cdef bint makes_custom_op(tuple args, PyObject* kwds) except -1:
     return True
 
 
+cdef object value_vectorcall(object t, PyObject** args, size_t nargsf, PyObject* kwnames):
+    """``Value(...)``: a leaf from one plain number in a few C steps (no argument
+    tuple, no tp_new, no __init__); any other call is type.__call__'s, as before."""
+    cdef Py_ssize_t n = autograd_nargs(nargsf), k
+    cdef double x
+    cdef Value out
+    if t is Value and n == 1 and kwnames == NULL and is_plain_number(<object>args[0]):
+        x = plain_to_double(<object>args[0])
+        # the object first: allocating it may run the collector (if Value is a GC
+        # type), whose finalizers may free nodes and move the arena
+        out = Value.__new__(Value)
+        out.idx = node_alloc(OP_LEAF, x, 0, 0, 0)
+        handles[out.idx] = <PyObject*>out
+        return out
+    cdef Py_ssize_t nkw = len(<tuple>kwnames) if kwnames != NULL else 0
+    pos = tuple([<object>args[k] for k in range(n)])
+    if nkw == 0:
+        return autograd_type_call(t, pos, NULL)
+    kw = {(<tuple>kwnames)[k]: <object>args[n + k] for k in range(nkw)}
+    return autograd_type_call(t, pos, <PyObject*>kw)
+
+
 (<PyTypeObject*>Value).tp_new = <newfunc>value_tp_new
-autograd_use_tp_new(<PyTypeObject*>Value)
+autograd_set_vectorcall(<PyTypeObject*>Value, <void*>value_vectorcall)
 # CustomValue, created above, copied the old slot.
 (<PyTypeObject*>CustomValue).tp_new = <newfunc>value_tp_new
 
