@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 import tinygpt  # noqa: E402
 
 SEED = 0
-WORD = "vepiron"        # the timed step's word: 8 positions (names.txt's mean is 9.4)
+WORD = "gratumel"       # the timed step's word: names.txt's median length (8), 9 positions
 QUICK_WORD = "tasy"     # --quick: 5 positions
 
 
