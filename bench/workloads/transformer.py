@@ -24,7 +24,8 @@ import tinygpt  # noqa: E402
 
 SEED = 0
 WORD = "gratumel"       # the timed step's word: names.txt's median length (8), 9 positions
-QUICK_WORD = "tasy"     # --quick: 5 positions
+QUICK_WORD = "tasy"     # --quick: 5 positions, on a model half as wide (a smoke test)
+QUICK_SIZE = dict(n_embd=8, n_head=2)
 
 
 class TorchAdam(tinygpt.Adam):
@@ -44,7 +45,7 @@ class TorchAdam(tinygpt.Adam):
             p.grad = None
 
 
-def make(key, vocab_size, steps):
+def make(key, vocab_size, steps, size):
     """(model, optimizer) on engine `key`, initial weights from SEED."""
     if key == "ours":
         from autograd import Value
@@ -55,7 +56,7 @@ def make(key, vocab_size, steps):
 
         def Value(x):
             return torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    model = tinygpt.TinyGPT(vocab_size, seed=SEED, Value=Value)
+    model = tinygpt.TinyGPT(vocab_size, seed=SEED, Value=Value, **size)
     adam = TorchAdam if key == "torch-scalar" else tinygpt.Adam
     return model, adam(model.parameters(), steps=steps)
 
@@ -67,9 +68,12 @@ def run(bench):
         wanted.remove("pyvalue-nogc")
     keys = [k for k in wanted if k.startswith("pyvalue") or bench.has(k)]
     word = QUICK_WORD if bench.quick else WORD
+    size = QUICK_SIZE if bench.quick else {}
     words = tinygpt.load_words()
     tok = tinygpt.Tokenizer(words)
     random.Random(SEED).shuffle(words)
+    if bench.quick:
+        words = [w for w in words if len(w) <= len(QUICK_WORD)]
 
     # -- agreement: K steps from the same weights on the same words --
     K = bench.cfg["check_steps"]
@@ -77,7 +81,7 @@ def run(bench):
     for k in keys:
         if k == "pyvalue-nogc":
             continue
-        model, opt = make(k, tok.vocab_size, 1000)
+        model, opt = make(k, tok.vocab_size, 1000, size)
         gc.collect()
         losses[k] = [float(tinygpt.train_step(model, opt, tok.encode(w))) for w in words[:K]]
     ref = losses["ours"]
@@ -97,7 +101,7 @@ def run(bench):
     samplers = {}
     nodes = None
     for k in keys:
-        model, opt = make(k, tok.vocab_size, 10**9)   # lr stays put: the same work each call
+        model, opt = make(k, tok.vocab_size, 10**9, size)   # lr stays put: the same work each call
         samplers[k] = Sampler(lambda model=model, opt=opt: tinygpt.train_step(model, opt, ids),
                               nogc=k.endswith("-nogc"))
         if k == "ours":
@@ -112,8 +116,10 @@ def run(bench):
             trows.append([E.LABELS[k], fmt_time(med(samples[k])),
                           fmt_ratio(pair_ratio(samples, k, "ours")),
                           fmt_ratio(pair_ratio(samples, "pyvalue", k))])
-    n_params = len(tinygpt.TinyGPT(tok.vocab_size, seed=SEED).parameters())
-    body = (f"`examples/tinygpt.py`: a character-level GPT (1 block, 16 wide, 4 heads, "
+    shape = tinygpt.TinyGPT(tok.vocab_size, seed=SEED, **size)
+    n_params = len(shape.parameters())
+    body = (f"`examples/tinygpt.py`: a character-level GPT (1 block, {shape.n_embd} wide, "
+            f"{shape.n_head} heads, "
             f"RMSNorm, ReLU MLP; {n_params:,} parameters) written in plain Python on each "
             f"engine's scalar. One step: the loss of the {len(ids) - 1}-position word "
             f"`{word}` (token and position embeddings, attention over the positions so far, "
