@@ -1,0 +1,140 @@
+"""Another version of the compiled core, built from git, to time beside the installed one.
+
+A before/after comparison of the core is only worth its ratio if both sides run in
+the same process, alternately, on the same machine state (bench/README.md). This
+module compiles ``src/_core.pyx`` as it was at a git ref into a module of its own
+(its own arena, its own ``Value`` type), so that a workload can pair it with the
+installed ``autograd._core``:
+
+    import baseline
+    old = baseline.load("main")          # compiled once per commit, then cached
+    x = old.Value(2.0) * 3               # the old core's Value
+    baseline.describe(old)               # 'core of 1a2b3c4d5e6f (main)'
+
+Only the core is rebuilt; Python modules (``nn``, ``viz``) are not. The build uses
+the installed core's compiler directives and ``-O3 -ffp-contract=off``, so that the two
+differ only in their source. Builds are cached in ``bench/.baseline/<commit>/``.
+"""
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CACHE = os.path.join(HERE, ".baseline")
+
+SETUP = """\
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+import sys
+
+setup(
+    name="{pkg}",
+    ext_modules=cythonize(
+        [Extension("{pkg}._core", ["{pkg}/_core.pyx"],
+                   extra_compile_args=(["/O2", "/fp:precise"] if sys.platform == "win32"
+                                       else ["-O3", "-ffp-contract=off"]))],
+        language_level=3,
+        compiler_directives={{"boundscheck": False, "wraparound": False,
+                              "cdivision": True, "initializedcheck": False}},
+    ),
+    script_args=["build_ext", "--inplace"],
+)
+"""
+
+
+def _git(*args):
+    return subprocess.run(["git", "-C", REPO, *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def resolve(ref):
+    """The full commit hash of a git ref (ValueError if git does not know it)."""
+    try:
+        return _git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        raise ValueError(f"cannot resolve git ref {ref!r} in {REPO}: "
+                         f"{getattr(e, 'stderr', '') or e}") from None
+
+
+def load(ref="main"):
+    """The compiled core of git ref `ref`, as a module (built on first use).
+
+    Parameters
+    ----------
+    ref : str
+        Any git ref or commit of this repository.
+
+    Returns
+    -------
+    module
+        ``Value``, ``Graph``, ``dot``, ... of that commit's core, with an arena of its
+        own; its ``__baseline_ref__`` is `ref` and ``__baseline_commit__`` the commit.
+    """
+    try:
+        import Cython  # noqa: F401  (the build runs in a subprocess; fail here, clearly)
+    except ImportError:
+        raise ImportError("bench/baseline.py compiles a core from git and needs Cython: "
+                          "pip install -e '.[bench]'") from None
+    commit = resolve(ref)
+    pkg = f"agbase_{commit[:12]}"
+    name = f"{pkg}._core"
+    if name in sys.modules:
+        return sys.modules[name]
+    root = os.path.join(CACHE, commit[:12])
+    if not os.path.isdir(os.path.join(root, pkg)) or not any(
+            f.startswith("_core.") and not f.endswith((".pyx", ".pxd", ".c"))
+            for f in os.listdir(os.path.join(root, pkg))):
+        _build(commit, pkg, root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    mod = importlib.import_module(name)
+    mod.__baseline_ref__ = ref
+    mod.__baseline_commit__ = commit
+    return mod
+
+
+def _build(commit, pkg, root):
+    os.makedirs(CACHE, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="build-", dir=CACHE)
+    try:
+        os.makedirs(os.path.join(tmp, pkg))
+        with open(os.path.join(tmp, pkg, "__init__.py"), "w") as f:
+            f.write(f'"""The core of commit {commit}, for bench/baseline.py."""\n')
+        for src, dst in (("src/_core.pyx", "_core.pyx"), ("src/autograd/_core.pxd", "_core.pxd")):
+            with open(os.path.join(tmp, pkg, dst), "w") as f:
+                f.write(_git("show", f"{commit}:{src}"))
+        with open(os.path.join(tmp, "setup.py"), "w") as f:
+            f.write(SETUP.format(pkg=pkg))
+        p = subprocess.run([sys.executable, "setup.py"], cwd=tmp, capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError(f"building the core of {commit[:12]} failed:\n"
+                               + "\n".join((p.stdout + p.stderr).splitlines()[-30:]))
+        shutil.rmtree(os.path.join(tmp, "build"), ignore_errors=True)
+        if os.path.isdir(root):                 # a concurrent build got there first
+            shutil.rmtree(tmp)
+            return
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def describe(mod):
+    """'core of <commit> (<ref>)' for a module from `load`, 'installed core' otherwise."""
+    commit = getattr(mod, "__baseline_commit__", None)
+    if commit is None:
+        return "installed core"
+    return f"core of {commit[:12]} ({mod.__baseline_ref__})"
+
+
+if __name__ == "__main__":
+    # python bench/baseline.py [REF]: build (or find) the core of REF and smoke-test it
+    mod = load(sys.argv[1] if len(sys.argv) > 1 else "main")
+    v = mod.Value(2.0)
+    y = v * v + 1
+    y.backward()
+    print(f"{describe(mod)}: {mod.__file__}; (x*x+1).backward() at 2: grad {v.grad}")
