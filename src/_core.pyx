@@ -529,11 +529,16 @@ cdef int raise_uninitialised() except -1:
                      "(a subclass's __init__ must call super().__init__)")
 
 
-cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first,
-                             uint8_t flags=0):
+cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
     """`v op other` (or `other op v`): the fast path for a plain Value or a plain
     number operand (float, int, bool: a constant leaf) with no custom op below;
-    anything else goes to apply_op. `flags` are the result node's."""
+    anything else goes to apply_op."""
+    return binary_op_flags(op, v, other, other_first, 0)
+
+
+cdef inline object binary_op_flags(uint8_t op, Value v, object other, bint other_first,
+                                   uint8_t flags):
+    """binary_op, the result node with `flags` (FLAG_INT_EXP for ``** int``)."""
     cdef node_t iv = v.idx, io = 0
     if iv == 0:
         raise_uninitialised()
@@ -884,7 +889,7 @@ cdef class Value:
             return apply_op(OP_POW, self, other)
         # the exponent is a hidden constant operand: micrograd's _prev is {self}
         if is_plain_number(other):
-            return binary_op(OP_POW_CONST, self, other, False,
+            return binary_op_flags(OP_POW_CONST, self, other, False,
                              FLAG_INT_EXP if PyLong_Check(other) else 0)
         if not is_number(other):
             return NotImplemented
