@@ -69,6 +69,8 @@ LABELS = {
     "torch-scalar": "PyTorch 0-dim scalars",
     "torch-vec": "PyTorch vectorized",
     "floats": "plain floats (floor)",
+    "pyvalue": "pure-Python Value (micrograd + exp, log)",
+    "pyvalue-nogc": "pure-Python Value, gc off",
 }
 
 

@@ -6,6 +6,9 @@
         python bench/profile_step.py --steps 20 --warmup 2
     perf stat -e instructions,cycles python bench/profile_step.py --steps 2000
 
+--transformer profiles one training step of examples/tinygpt.py instead (the transformer
+workload's step, on ours).
+
 --phase limits each step to one phase (forward, backward, free) so that a profile of
 the whole process is a profile of that phase (the others run once, untimed, to set up).
 """
@@ -25,7 +28,19 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--replay", action="store_true", help="the Graph replay step instead")
     ap.add_argument("--phase", choices=["step", "forward", "backward"], default="step")
+    ap.add_argument("--transformer", action="store_true",
+                    help="examples/tinygpt.py's training step instead of the demo's")
     args = ap.parse_args()
+    if args.transformer:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "examples"))
+        import tinygpt
+        from workloads.transformer import SEED, WORD
+        tok = tinygpt.Tokenizer(tinygpt.load_words())
+        model = tinygpt.TinyGPT(tok.vocab_size, seed=SEED)
+        opt = tinygpt.Adam(model.parameters(), steps=10**9)
+        ids = tok.encode(WORD)
+        return loop(lambda: tinygpt.train_step(model, opt, ids), args, "transformer step")
     X, y = E.moons()
     demo = E.make_demo("ours-replay" if args.replay else "ours", X, y)
     if args.phase == "step":
@@ -36,14 +51,17 @@ def main():
     else:
         total = E.demo_loss(demo.Value, demo.model, X, y)
         fn = total.backward
+    loop(fn, args, f"{args.phase}{' (replay)' if args.replay else ''}")
+
+
+def loop(fn, args, what):
     for _ in range(args.warmup):
         fn()
     t0 = time.perf_counter()
     for _ in range(args.steps):
         fn()
     dt = (time.perf_counter() - t0) / args.steps
-    print(f"{args.phase}{' (replay)' if args.replay else ''}: {dt * 1e3:.3f} ms per call, "
-          f"{args.steps} calls", file=sys.stderr)
+    print(f"{what}: {dt * 1e3:.3f} ms per call, {args.steps} calls", file=sys.stderr)
 
 
 if __name__ == "__main__":

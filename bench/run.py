@@ -174,6 +174,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, few repetitions (<1 min)")
     ap.add_argument("--out", help="output folder (default: bench/ for a full run, bench/out/ "
                                   "for --quick)")
+    ap.add_argument("--baseline", metavar="REF", help="the git ref whose core the before/after "
+                    "workloads (generic) compare with the installed one (default: main)")
     ap.add_argument("--only", help="comma-separated subset of the workloads: "
                                    + ", ".join(m.NAME for m in discover_workloads()))
     args = ap.parse_args()

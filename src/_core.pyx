@@ -26,7 +26,8 @@ dropped graph of custom ops is collected by one ``gc.collect()``.
 cimport cython
 from cpython.dict cimport PyDict_Next
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
-from cpython.long cimport PyLong_AsDouble, PyLong_Check
+from cpython.bool cimport PyBool_Check
+from cpython.long cimport PyLong_AsDouble, PyLong_Check, PyLong_CheckExact
 from cpython.object cimport PyObject, PyTypeObject, newfunc
 from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_CheckExact
@@ -54,8 +55,16 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    /* Cython gives extension types a vectorcall constructor that skips tp_new. */
-    static void autograd_use_tp_new(PyTypeObject *t) { t->tp_vectorcall = NULL; }
+    /* Cython gives extension types a vectorcall constructor that skips tp_new;
+       Value gets its own (value_vectorcall), which falls back to type.__call__. */
+    static void autograd_set_vectorcall(PyTypeObject *t, void *f) {
+        t->tp_vectorcall = (vectorcallfunc)f;
+    }
+    static PyObject *autograd_type_call(PyObject *t, PyObject *args, PyObject *kw) {
+        return PyType_Type.tp_call(t, args, kw);
+    }
+    #define autograd_nargs(n) PyVectorcall_NARGS(n)
+    static void *autograd_tp_init(PyTypeObject *t) { return (void *)t->tp_init; }
 
     /* Eager ops and Graph replay must round alike on every platform: no a*b + c
        fused into one FMA rounding. setup.py passes -ffp-contract=off (gcc, clang)
@@ -236,7 +245,6 @@ cdef extern from *:
     #define AUTOGRAD_VALUE_ATTRS_OFFSET offsetof(struct __pyx_obj_8autograd_5_core_Value, attrs)
     """
     long CYTHON_HEX_VERSION         # defined by Cython in every module it generates
-    void autograd_use_tp_new(PyTypeObject* t)
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
                                  Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
@@ -245,6 +253,10 @@ cdef extern from *:
     int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
     void autograd_save_ops(PyTypeObject* t)
     bint autograd_ops_untouched(PyTypeObject* t) noexcept
+    void autograd_set_vectorcall(PyTypeObject* t, void* f)
+    object autograd_type_call(object t, object args, PyObject* kw)
+    Py_ssize_t autograd_nargs(size_t nargsf) noexcept
+    void* autograd_tp_init(PyTypeObject* t) noexcept
     int count_trailing_zeros(uint64_t x) noexcept nogil
 
 
@@ -908,6 +920,20 @@ cdef bint is_numpy_bool(object x):
     return np is not None and isinstance(x, np.bool_)
 
 
+cdef inline bint is_plain_number(object x) noexcept:
+    """A float, int or bool exactly: converted to a double without running any Python
+    code (a subclass's __float__ or __index__ could, so subclasses are not plain)."""
+    return PyFloat_CheckExact(x) or PyLong_CheckExact(x) or PyBool_Check(x)
+
+
+cdef inline double plain_to_double(object x) except? -1.0:
+    """`x` (a plain number, see is_plain_number) as a double; OverflowError for an int
+    past 1.8e308, as float(x)."""
+    if PyFloat_CheckExact(x):
+        return PyFloat_AS_DOUBLE(x)
+    return PyLong_AsDouble(x)
+
+
 cdef double to_double(object x, str what) except? -1.0:
     """A real number as a C double; TypeError for anything else (str, None, complex, list).
 
@@ -1026,8 +1052,15 @@ cdef int raise_uninitialised() except -1:
 
 
 cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
-    """`v op other` (or `other op v`): the fast path for a plain Value or a float
-    operand with no custom op below; anything else goes to apply_op."""
+    """`v op other` (or `other op v`): the fast path for a plain Value or a plain
+    number operand (float, int, bool: a constant leaf) with no custom op below;
+    anything else goes to apply_op."""
+    return binary_op_flags(op, v, other, other_first, 0)
+
+
+cdef inline object binary_op_flags(uint8_t op, Value v, object other, bint other_first,
+                                   uint8_t flags):
+    """binary_op, the result node with `flags` (FLAG_INT_EXP for ``** int``)."""
     cdef node_t iv = v.idx, io = 0
     if iv == 0:
         raise_uninitialised()
@@ -1042,13 +1075,13 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
             raise_uninitialised()
         do = node_data[io]
         constant = False
-    elif PyFloat_CheckExact(other):
-        do = PyFloat_AS_DOUBLE(other)
+    elif is_plain_number(other):
+        do = plain_to_double(other)        # runs no Python code: dv stays valid
         constant = True
     else:
-        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+        return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
     if (arena[iv].flags | arena[io].flags) & FLAG_MANAGED:
-        return apply_op(op, other, v) if other_first else apply_op(op, v, other)
+        return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
     cdef double data = op_forward(op, do, dv, &err) if other_first else \
         op_forward(op, dv, do, &err)
     if err:
@@ -1059,8 +1092,8 @@ cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first
     if constant:
         ensure_slots(2)
         io = node_alloc(OP_LEAF, do, 0, 0, 0)
-    out.idx = node_alloc(op, data, io, iv, 0) if other_first else \
-        node_alloc(op, data, iv, io, 0)
+    out.idx = node_alloc(op, data, io, iv, flags) if other_first else \
+        node_alloc(op, data, iv, io, flags)
     if constant:
         arena[io].refs -= 1                    # the result holds the constant now
     handles[out.idx] = <PyObject*>out
@@ -1450,9 +1483,12 @@ cdef class Value:
             return NotImplemented
         if isinstance(other, Value):
             return apply_op(OP_POW, self, other)
+        # the exponent is a hidden constant operand: micrograd's _prev is {self}
+        if is_plain_number(other):
+            return binary_op_flags(OP_POW_CONST, self, other, False,
+                             FLAG_INT_EXP if PyLong_Check(other) else 0)
         if not is_number(other):
             return NotImplemented
-        # the exponent is a hidden constant operand: micrograd's _prev is {self}
         return apply_op(OP_POW_CONST, self, other,
                         FLAG_INT_EXP if PyLong_Check(other) or (
                             not PyFloat_Check(other) and isinstance(other, numbers.Integral))
@@ -1647,8 +1683,36 @@ cdef bint makes_custom_op(tuple args, PyObject* kwds) except -1:
     return True
 
 
+cdef object value_vectorcall(object t, PyObject** args, size_t nargsf, PyObject* kwnames):
+    """``Value(...)``: a leaf from one plain number in a few C steps (no argument
+    tuple, no tp_new, no __init__); any other call is type.__call__'s, as before."""
+    cdef Py_ssize_t n = autograd_nargs(nargsf), k
+    cdef double x
+    cdef Value out
+    if (t is Value and n == 1 and kwnames == NULL and is_plain_number(<object>args[0])
+            and autograd_tp_init(<PyTypeObject*>Value) == value_tp_init   # no Value.__init__ = f,
+            and <void*>(<PyTypeObject*>Value).tp_new == value_tp_new_slot):   # no Value.__new__ = f
+        x = plain_to_double(<object>args[0])
+        # the object first: allocating it may run the collector (if Value is a GC
+        # type), whose finalizers may free nodes and move the arena
+        out = Value.__new__(Value)
+        out.idx = node_alloc(OP_LEAF, x, 0, 0, 0)
+        handles[out.idx] = <PyObject*>out
+        return out
+    cdef Py_ssize_t nkw = len(<tuple>kwnames) if kwnames != NULL else 0
+    pos = tuple([<object>args[k] for k in range(n)])
+    if nkw == 0:
+        return autograd_type_call(t, pos, NULL)
+    kw = {(<tuple>kwnames)[k]: <object>args[n + k] for k in range(nkw)}
+    return autograd_type_call(t, pos, <PyObject*>kw)
+
+
 (<PyTypeObject*>Value).tp_new = <newfunc>value_tp_new
-autograd_use_tp_new(<PyTypeObject*>Value)
+autograd_set_vectorcall(<PyTypeObject*>Value, <void*>value_vectorcall)
+# the slots value_vectorcall's shortcut stands for: a class-level assignment of
+# __init__ or __new__ replaces them, and Value(x) then takes type.__call__'s way
+cdef void* value_tp_init = autograd_tp_init(<PyTypeObject*>Value)
+cdef void* value_tp_new_slot = <void*>(<PyTypeObject*>Value).tp_new
 # CustomValue, created above, copied the old slot.
 (<PyTypeObject*>CustomValue).tp_new = <newfunc>value_tp_new
 

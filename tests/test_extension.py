@@ -175,6 +175,26 @@ def test_dunder_assignment_takes_effect_and_restoring_gives_back_the_compiled_sl
 
 
 @pytest.mark.skipif(NEEDS_310, reason="class assignment needs Python 3.10 (tested below)")
+@pytest.mark.parametrize("arg", [2.0, 2, True])
+def test_an_assigned_init_is_called_by_the_leaf_constructor_too(restore_classes, arg):
+    """Value(number) has a shortcut past tp_new and __init__: it must step aside
+    while the class's __init__ is the user's, and come back when it is restored."""
+    original = vars(Value)['__init__']
+    seen = []
+
+    def init(self, data, *args, **kwargs):
+        seen.append(data)
+        original(self, data * 10, *args, **kwargs)
+    Value.__init__ = init
+    assert Value(arg).data == float(arg) * 10 and seen == [arg]
+    assert Value(arg, name='x').data == float(arg) * 10
+    Value.__init__ = original
+    seen.clear()
+    v = Value(arg)
+    assert v.data == float(arg) and type(v) is Value and seen == []
+
+
+@pytest.mark.skipif(NEEDS_310, reason="class assignment needs Python 3.10 (tested below)")
 def test_operators_not_replaced_keep_their_compiled_slots(restore_classes):
     compiled = nb_add(Value)
     Value.__mul__ = lambda self, other: "mul"
