@@ -285,3 +285,58 @@ def pytest_runtest_setup(item):
     for mark in item.iter_markers("requires"):
         for what in mark.args:
             require(what)
+
+
+# =============================================================================
+# The arena's bookkeeping and scripts in a fresh interpreter (lifetime tests)
+# =============================================================================
+
+FATAL_MARKERS = ("Fatal Python error", "Segmentation fault", "Exception ignored",
+                 "Traceback", "AddressSanitizer")
+
+
+def live():
+    """How many nodes the arena holds now."""
+    from autograd._core import arena_stats
+    return arena_stats()["live"]
+
+
+@pytest.fixture
+def baseline():
+    """The arena's live count with no garbage around, before the test builds anything."""
+    import gc
+    gc.collect()
+    return live()
+
+
+@pytest.fixture
+def no_gc():
+    """Automatic cycle collection off, so that 'one gc.collect() frees it' is exact."""
+    import gc
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def run_script(code, timeout=300):
+    """Run `code` in a fresh ``python -X dev -X faulthandler``; return the CompletedProcess."""
+    import subprocess
+    import sys
+    import textwrap
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-X", "faulthandler", "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_exit(proc, prints_ok=False):
+    """The script exited 0 with no crash, no traceback, no ignored exception (and,
+    with `prints_ok`, its last line is 'ok')."""
+    msg = f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, msg
+    for marker in FATAL_MARKERS:
+        assert marker not in proc.stderr, msg
+    if prints_ok:
+        assert proc.stdout.strip().endswith("ok"), msg

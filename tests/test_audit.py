@@ -14,48 +14,25 @@ Whatever could crash the test process runs in a subprocess, as in test_lifetime.
 import gc
 import math
 import numbers
-import subprocess
-import sys
 import textwrap
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from autograd import CustomValue, Graph, Value, ValueVector
-from autograd._core import _add_refs, arena_stats, graph_size
+from autograd import Graph, Value, ValueVector
+from autograd._core import _add_refs, graph_size
 from autograd.engine import dot
-
-FATAL_MARKERS = ("Fatal Python error", "Segmentation fault", "Exception ignored",
-                 "Traceback", "AddressSanitizer")
-
-# a pin is refused once a count is above this (see MAX_NODES in _core.pyx)
-PIN_LIMIT = 2**32 - 1 - 2 * 2**30
-
-
-def live():
-    return arena_stats()["live"]
-
-
-@pytest.fixture
-def baseline():
-    gc.collect()
-    return live()
-
-
-def run_script(code, timeout=300):
-    """Run `code` in a fresh ``python -X dev -X faulthandler``; return the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-X", "dev", "-X", "faulthandler", "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=timeout)
+from conftest import live, run_script
+from conftest import assert_clean_exit as assert_exit
 
 
 def assert_clean_exit(proc):
-    msg = f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 0, msg
-    for marker in FATAL_MARKERS:
-        assert marker not in proc.stderr, msg
-    assert proc.stdout.strip().endswith("ok"), msg
+    assert_exit(proc, prints_ok=True)
+
+
+# a pin is refused once a count is above this (see MAX_NODES in _core.pyx)
+PIN_LIMIT = 2**32 - 1 - 2 * 2**30
 
 
 # =============================================================================

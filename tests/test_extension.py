@@ -24,30 +24,11 @@ from micrograd.engine import Value as MGValue
 from micrograd.nn import MLP as MGMLP
 
 from autograd import CustomValue, Value, draw_dot
-from autograd._core import arena_stats, dot
+from autograd._core import dot
 from autograd.nn import MLP
+from conftest import live
 
 NEEDS_310 = sys.version_info < (3, 10)
-
-
-def live():
-    return arena_stats()["live"]
-
-
-@pytest.fixture
-def baseline():
-    gc.collect()
-    return live()
-
-
-@pytest.fixture
-def no_gc():
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 @pytest.fixture

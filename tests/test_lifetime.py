@@ -13,9 +13,6 @@ import gc
 import itertools
 import math
 import random
-import subprocess
-import sys
-import textwrap
 import weakref
 from fractions import Fraction
 
@@ -27,32 +24,7 @@ from autograd import CustomValue, Graph, Value, ValueVector
 from autograd._core import arena_stats
 from autograd.datasets import make_moons
 from autograd.nn import MLP
-
-FATAL_MARKERS = ("Fatal Python error", "Segmentation fault", "Exception ignored",
-                 "Traceback")
-
-
-def live():
-    return arena_stats()["live"]
-
-
-@pytest.fixture
-def baseline():
-    """The arena's live count with no garbage around, before the test builds anything."""
-    gc.collect()
-    return live()
-
-
-@pytest.fixture
-def no_gc():
-    """Automatic cycle collection off, so that 'one gc.collect() frees it' is exact."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
+from conftest import assert_clean_exit, live, run_script
 
 @pytest.fixture
 def frozen_gc():
@@ -64,20 +36,6 @@ def frozen_gc():
         yield
     finally:
         gc.unfreeze()
-
-
-def run_script(code, timeout=120):
-    """Run `code` in a fresh ``python -X dev -X faulthandler``; return the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-X", "dev", "-X", "faulthandler", "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=timeout)
-
-
-def assert_clean_exit(proc):
-    msg = f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 0, msg
-    for marker in FATAL_MARKERS:
-        assert marker not in proc.stderr, msg
 
 
 def same_float(a, b):
