@@ -761,11 +761,20 @@ cdef extern from *:
     static void autograd_discard(void *p, size_t n) { (void)p; (void)n; }
     #endif
     #if defined(_MSC_VER) && !defined(__clang__)
-    #include <intrin.h>
+    /* Plain C, not __popcnt64/_BitScanReverse64: those are missing on 32-bit
+       targets (and __popcnt64 on ARM64), and __popcnt64 needs a CPU with POPCNT.
+       Only a trim calls these, once per 64 slots. */
     static int count_leading_zeros(unsigned long long x) {   /* x != 0 */
-        unsigned long i; _BitScanReverse64(&i, x); return 63 - (int)i;
+        int n = 0;
+        while (!(x & 0x8000000000000000ULL)) { x <<= 1; n++; }
+        return n;
     }
-    #define popcount(x) ((int)__popcnt64(x))
+    static int popcount(unsigned long long x) {
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        return (int)((x * 0x0101010101010101ULL) >> 56);
+    }
     #else
     #define count_leading_zeros(x) __builtin_clzll(x)
     #define popcount(x) __builtin_popcountll(x)
