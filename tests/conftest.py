@@ -291,6 +291,9 @@ def pytest_runtest_setup(item):
 # The arena's bookkeeping and scripts in a fresh interpreter (lifetime tests)
 # =============================================================================
 
+# set by .ci/sanitize: RSS is then the sanitizer's quarantine and shadow memory
+UNDER_SANITIZER = bool(os.environ.get("ARENAGRAD_SANITIZER"))
+
 FATAL_MARKERS = ("Fatal Python error", "Segmentation fault", "Exception ignored",
                  "Traceback", "AddressSanitizer")
 

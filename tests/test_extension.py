@@ -26,7 +26,7 @@ from micrograd.nn import MLP as MGMLP
 from autograd import CustomValue, Value, draw_dot
 from autograd._core import dot
 from autograd.nn import MLP
-from conftest import live
+from conftest import UNDER_SANITIZER, live
 
 NEEDS_310 = sys.version_info < (3, 10)
 
@@ -391,7 +391,9 @@ def test_millions_of_values_with_attributes_leave_nothing(baseline):
         assert live() == baseline
         sizes.append(rss())
     # the first round may leave allocator pools behind; later rounds reuse them
-    assert sizes[-1] - sizes[1] < 8 * 2**20, sizes
+    # (under ASAN, RSS measures its quarantine, not us: the live counts above still hold)
+    if not UNDER_SANITIZER:
+        assert sizes[-1] - sizes[1] < 8 * 2**20, sizes
 
 
 # ---------------------------------------------------------------------------
