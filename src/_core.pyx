@@ -31,7 +31,6 @@ from cpython.long cimport PyLong_AsDouble, PyLong_Check, PyLong_CheckExact
 from cpython.object cimport PyObject, PyTypeObject, newfunc
 from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_CheckExact
-from libc.math cimport NAN
 from libc.math cimport exp as c_exp
 from libc.math cimport floor as c_floor
 from libc.math cimport isfinite, isinf, isnan
