@@ -22,6 +22,12 @@ GCC_LIKE_CFLAGS = [
                             # x86-64 with FMA) into one rounding, differently in eager ops
                             # and in Graph replay's loops; results must be bit-identical
                             # on every platform, eager and replay alike
+    "-fno-jump-tables",     # the op table's switch as compare-and-branch, not an indirect
+                            # jump: with a jump table, Graph.forward/backward ran 2-3x
+                            # slower in some builds (on AMD Zen the indirect jump of a
+                            # replay loop mispredicted on every node, depending only on
+                            # where the linker put the code); conditional branches on
+                            # the op are predicted whatever the layout (bench/README.md)
     "-Wall",                # our code compiles clean under -Wall: keep it so
     "-g0",                  # a release carries no debug info (82% of the .so with -g)
 ]

@@ -12,8 +12,9 @@ installed ``autograd._core``:
     baseline.describe(old)               # 'core of 1a2b3c4d5e6f (main)'
 
 Only the core is rebuilt; Python modules (``nn``, ``viz``) are not. The build uses
-the installed core's compiler directives and ``-O3 -ffp-contract=off``, so that the two
-differ only in their source. Builds are cached in ``bench/.baseline/<commit>/``.
+the installed core's compiler directives and the C flags of this checkout's ``setup.py``
+(read from it, not copied), so that the two
+differ only in their source. Builds are cached in ``bench/.baseline/<commit>-<flags>/``.
 """
 import importlib.util
 import os
@@ -35,8 +36,7 @@ setup(
     name="{pkg}",
     ext_modules=cythonize(
         [Extension("autograd._core", ["autograd/_core.pyx"],
-                   extra_compile_args=(["/O2", "/fp:precise"] if sys.platform == "win32"
-                                       else ["-O3", "-ffp-contract=off"]))],
+                   extra_compile_args={flags!r})],
         language_level=3,
         compiler_directives={{"boundscheck": False, "wraparound": False,
                               "cdivision": True, "initializedcheck": False}},
@@ -84,7 +84,10 @@ def load(ref="main"):
     name = f"{pkg}._core"
     if name in sys.modules:
         return sys.modules[name]
-    root = os.path.join(CACHE, commit[:12])
+    # keyed by the flags too: a change of setup.py's flags rebuilds the old core with them
+    import hashlib
+    flags_key = hashlib.sha1(repr(release_cflags()).encode()).hexdigest()[:8]
+    root = os.path.join(CACHE, f"{commit[:12]}-{flags_key}")
     built = [f for f in os.listdir(os.path.join(root, "autograd"))
              if f.startswith("_core.") and f.endswith((".so", ".pyd"))] \
         if os.path.isdir(os.path.join(root, "autograd")) else []
@@ -104,6 +107,20 @@ def load(ref="main"):
     return mod
 
 
+def release_cflags():
+    """The C compiler flags setup.py gives a release build on this platform's compiler
+    (its GCC_LIKE_CFLAGS or MSVC_CFLAGS, read from the file without running it)."""
+    import ast
+    with open(os.path.join(REPO, "setup.py")) as f:
+        tree = ast.parse(f.read())
+    wanted = "MSVC_CFLAGS" if sys.platform == "win32" else "GCC_LIKE_CFLAGS"
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == wanted
+                                                 for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError(f"setup.py has no {wanted} list")
+
+
 def _build(commit, pkg, root):
     os.makedirs(CACHE, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="build-", dir=CACHE)
@@ -113,7 +130,7 @@ def _build(commit, pkg, root):
             with open(os.path.join(tmp, "autograd", dst), "w") as f:
                 f.write(_git("show", f"{commit}:{src}"))
         with open(os.path.join(tmp, "setup.py"), "w") as f:
-            f.write(SETUP.format(pkg=pkg))
+            f.write(SETUP.format(pkg=pkg, flags=release_cflags()))
         p = subprocess.run([sys.executable, "setup.py"], cwd=tmp, capture_output=True, text=True)
         if p.returncode:
             raise RuntimeError(f"building the core of {commit[:12]} failed:\n"
