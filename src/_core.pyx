@@ -45,8 +45,6 @@ import numbers
 import sys
 
 cdef extern from "Python.h":
-    object PyObject_GenericGetDict(object o, void* context)
-    int PyObject_GenericSetAttr(object o, object name, object value) except -1
     bint PyObject_GC_IsTracked(object o)
     void PyObject_GC_Track(object o)
     void PyObject_GC_UnTrack(object o)
@@ -98,13 +96,43 @@ cdef extern from *:
     static Py_ssize_t autograd_dict_offset = 0;
     static PyTypeObject *autograd_value_type = NULL;
 
+    /* CPython 3.11 only: the dict slot of a Value without attributes holds
+       this shared empty dict (never written, never counted), not NULL. 3.11's
+       specializer caches a method lookup (`x.relu()`) for an object with a
+       dict slot only if the slot holds a dict (LOAD_METHOD_WITH_DICT); with
+       NULL, every call looks the method up. 3.12+ specialize the NULL slot
+       (LOAD_ATTR_METHOD_LAZY_DICT) and not a shared dict: there, NULL. */
+    static PyObject *autograd_no_attrs = NULL;
+
+    #define AUTOGRAD_ATTRS_SLOT(o) (*(PyObject **)((char *)(o) + autograd_dict_offset))
+
+    static CYTHON_INLINE int autograd_has_attrs(PyObject *o) {
+        PyObject *d = AUTOGRAD_ATTRS_SLOT(o);
+        return d != NULL && d != autograd_no_attrs;
+    }
+
+    /* Before CPython's generic code may write the slot's dict: never the shared one. */
+    static CYTHON_INLINE void autograd_unshare_attrs(PyObject *o) {
+        if (autograd_no_attrs != NULL && AUTOGRAD_ATTRS_SLOT(o) == autograd_no_attrs)
+            AUTOGRAD_ATTRS_SLOT(o) = NULL;
+    }
+
+    /* After it: a slot left empty gets the shared dict back (3.11). */
+    static CYTHON_INLINE void autograd_share_attrs_if_empty(PyObject *o) {
+        if (AUTOGRAD_ATTRS_SLOT(o) == NULL)
+            AUTOGRAD_ATTRS_SLOT(o) = autograd_no_attrs;
+    }
+
     static int autograd_value_traverse(PyObject *o, visitproc visit, void *arg) {
-        Py_VISIT(*(PyObject **)((char *)o + autograd_dict_offset));
+        if (autograd_has_attrs(o))
+            Py_VISIT(AUTOGRAD_ATTRS_SLOT(o));
         return 0;
     }
 
     static int autograd_value_clear(PyObject *o) {
-        Py_CLEAR(*(PyObject **)((char *)o + autograd_dict_offset));
+        if (autograd_has_attrs(o))
+            Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
+        autograd_share_attrs_if_empty(o);
         return 0;
     }
 
@@ -139,33 +167,61 @@ cdef extern from *:
         PyObject_Free((char *)o - autograd_gc_presize);
     }
 
-    /* A dying exact Value, untracked: its GC header back to "new" (zero), as
-       Cython's freelist reuses it as it is: a finalized flag left there would
-       keep an assigned Value.__del__ from running for the next Value. */
-    static void autograd_reset_gc_header(PyObject *o) {
-        if (Py_TYPE(o) == autograd_value_type && autograd_gc_presize)
-            memset((char *)o - autograd_gc_presize, 0, (size_t)autograd_gc_presize);
+    /* A dying Value leaves the collector's lists, and a dying exact Value gets
+       its GC header back to "new" (zero), as Cython's freelist reuses it as it
+       is: a finalized flag left there would keep an assigned Value.__del__
+       from running for the next Value. A Value that never had a dict has a
+       zero header already (the common case: nothing to call). */
+    static CYTHON_INLINE void autograd_untrack_dying(PyObject *o) {
+        void **h;
+        if (Py_TYPE(o) != autograd_value_type || autograd_gc_presize == 0) {
+            PyObject_GC_UnTrack(o);
+            return;
+        }
+        h = (void **)((char *)o - autograd_gc_presize);     /* two words */
+        if (h[0] != NULL || h[1] != NULL) {
+            PyObject_GC_UnTrack(o);
+            h[0] = h[1] = NULL;
+        }
     }
 
     static void autograd_track_if_dict(PyObject *o) {
-        if (*(PyObject **)((char *)o + autograd_dict_offset) != NULL && !PyObject_GC_IsTracked(o))
+        if (autograd_has_attrs(o) && !PyObject_GC_IsTracked(o))
             PyObject_GC_Track(o);
     }
 
+    /* The Value's own __dict__, made if it has none (then it is tracked). */
     static PyObject *autograd_get_dict(PyObject *o, void *context) {
-        PyObject *d = PyObject_GenericGetDict(o, context);
+        PyObject *d;
+        autograd_unshare_attrs(o);
+        d = PyObject_GenericGetDict(o, context);
         autograd_track_if_dict(o);
+        autograd_share_attrs_if_empty(o);    /* only if making the dict failed */
         return d;
     }
 
     static int autograd_set_dict(PyObject *o, PyObject *value, void *context) {
         int r;
         if (value == NULL) {    /* `del v.__dict__`, as on a Python class's instance */
-            Py_CLEAR(*(PyObject **)((char *)o + autograd_dict_offset));
+            if (autograd_has_attrs(o))
+                Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
+            autograd_share_attrs_if_empty(o);
             return 0;
         }
+        autograd_unshare_attrs(o);
         r = PyObject_GenericSetDict(o, value, context);
         autograd_track_if_dict(o);
+        autograd_share_attrs_if_empty(o);
+        return r;
+    }
+
+    /* `v.name = x` and `del v.name` through the dict slot, never into the shared dict. */
+    static int autograd_set_attr(PyObject *o, PyObject *name, PyObject *value) {
+        int r;
+        autograd_unshare_attrs(o);
+        r = PyObject_GenericSetAttr(o, name, value);
+        autograd_track_if_dict(o);
+        autograd_share_attrs_if_empty(o);
         return r;
     }
 
@@ -178,6 +234,11 @@ cdef extern from *:
         PyObject *descr;
         autograd_value_type = t;
         autograd_dict_offset = dict_offset;
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+        autograd_no_attrs = PyDict_New();    /* kept for the process's life */
+        if (autograd_no_attrs == NULL)
+            return -1;
+    #endif
         /* the GC header's size, as measured on a list: only the layout we know */
         autograd_gc_presize = gc_presize == 2 * (Py_ssize_t)sizeof(void *) ? gc_presize : 0;
         t->tp_dictoffset = dict_offset;
@@ -247,7 +308,10 @@ cdef extern from *:
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
                                  Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
-    void autograd_reset_gc_header(PyObject* o)
+    PyObject* autograd_no_attrs
+    object autograd_get_dict(object o, void* context)
+    int autograd_set_attr(object o, object name, PyObject* value) except -1
+    void autograd_untrack_dying(PyObject* o)
     Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
     int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
     void autograd_save_ops(PyTypeObject* t)
@@ -974,12 +1038,22 @@ cdef inline PyObject* live_handle(node_t i) noexcept:
     return NULL
 
 
+cdef inline Value new_value():
+    """A new exact Value, without a node yet and without attributes.
+
+    Allocating it may run the cycle collector (Value is a GC type), and with it
+    any finalizer: callers allocate before they read nodes they do not own."""
+    cdef Value v = Value.__new__(Value)
+    v.attrs = autograd_no_attrs         # NULL but on CPython 3.11: see autograd_no_attrs
+    return v
+
+
 cdef inline Value handle_of(node_t i):
     """The live Value of node i, made if it has none: at most one per node."""
     cdef PyObject* h = live_handle(i)
     if h != NULL:
         return <Value>h
-    cdef Value v = Value.__new__(Value)
+    cdef Value v = new_value()
     # a Value is a GC type: making one may run the cycle collector, whose
     # finalizers may have made node i a handle meanwhile (the caller keeps i alive)
     h = live_handle(i)
@@ -1031,7 +1105,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
     # A result that has a custom op below it must be visible to the cycle collector.
     if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
         return make_managed_result(op, data, da if a_const else a, db if b_const else b, flags)
-    cdef Value out = Value.__new__(Value)
+    cdef Value out = new_value()
     ensure_slots(1 + a_const + b_const)
     if a_const:
         ia = node_alloc(OP_LEAF, da, 0, 0, 0)
@@ -1096,7 +1170,7 @@ cdef inline object binary_op_flags(uint8_t op, Value v, object other, bint other
         raise_forward_error(err, op)
     # a GC type: if this ever runs the cycle collector, whose finalizers run any
     # code, only copies (data) and nodes of Values our caller holds are used after it
-    cdef Value out = Value.__new__(Value)
+    cdef Value out = new_value()
     if constant:
         ensure_slots(2)
         io = node_alloc(OP_LEAF, do, 0, 0, 0)
@@ -1119,7 +1193,7 @@ cdef inline object unary_op(uint8_t op, Value v):
     cdef double data = op_forward(op, node_data[iv], 0.0, &err)
     if err:
         raise_forward_error(err, op)
-    cdef Value out = Value.__new__(Value)
+    cdef Value out = new_value()
     out.idx = node_alloc(op, data, iv, 0, 0)
     handles[out.idx] = <PyObject*>out
     return out
@@ -1138,7 +1212,7 @@ cdef object make_managed_result(uint8_t op, double data, object a, object b, uin
     cdef Value out = CustomValue.__new__(CustomValue)
     out.idx = node_alloc(op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
     handles[out.idx] = <PyObject*>out
-    PyObject_GenericGetDict(out, NULL)["_children"] = (a,) if b is None else (a, b)
+    autograd_get_dict(out, NULL)["_children"] = (a,) if b is None else (a, b)
     return out
 
 
@@ -1171,7 +1245,7 @@ def dot(weights, inputs, start):
     cdef list xs = inputs if type(inputs) is list else list(inputs)
     # first, as it may run the cycle collector, whose finalizers could change the
     # caller's lists after they were checked
-    cdef Value out = Value.__new__(Value)
+    cdef Value out = new_value()
     cdef Py_ssize_t n = min(len(ws), len(xs)), k
     cdef bint fast = (type(start) is Value and not arena[(<Value>start).idx].flags & FLAG_MANAGED
                       and autograd_ops_untouched(<PyTypeObject*>Value))   # no Value.__add__ = f
@@ -1269,7 +1343,7 @@ cdef class Value:
             if type(self) is Value:     # Value.__new__(Value).__init__(x, children)
                 raise TypeError("this Value was made as a plain Value, so it cannot become "
                                 "a custom op: call Value(data, _children, _op)")
-            state = PyObject_GenericGetDict(self, NULL)     # tracked: not an exact Value
+            state = autograd_get_dict(self, NULL)     # tracked: not an exact Value
             state["_children"] = children
             state["_op"] = str(_op)
         check_unbound(self)
@@ -1277,15 +1351,16 @@ cdef class Value:
                                    FLAG_MANAGED if custom else 0)
         self.idx = i
         handles[i] = <PyObject*>self
+        if self.attrs == NULL and type(self) is Value:
+            self.attrs = autograd_no_attrs  # as new_value()
         if exact_name:
             names[i] = exact_name        # what the name setter does, calling out to nothing
             arena[i].flags |= FLAG_NAMED
 
     def __dealloc__(self):
-        cdef PyObject* attrs = self.attrs
+        cdef PyObject* attrs = self.attrs if self.attrs != autograd_no_attrs else NULL
         # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
-        PyObject_GC_UnTrack(self)
-        autograd_reset_gc_header(<PyObject*>self)
+        autograd_untrack_dying(<PyObject*>self)
         if self.idx:
             if handles[self.idx] == <PyObject*>self:   # not if a newer handle took over
                 handles[self.idx] = NULL
@@ -1297,10 +1372,10 @@ cdef class Value:
     def __setattr__(self, name, value):
         # the generic way, through the __dict__ at tp_dictoffset; a Value that
         # gets a dict joins the cycle collector's lists (its dict can hold a cycle)
-        try:
-            PyObject_GenericSetAttr(self, name, value)
-        finally:
-            autograd_track_if_dict(<PyObject*>self)
+        autograd_set_attr(self, name, <PyObject*>value)
+
+    def __delattr__(self, name):
+        autograd_set_attr(self, name, NULL)
 
     # -- attributes -------------------------------------------------------
 
@@ -1417,7 +1492,7 @@ cdef class Value:
         for child in children:
             if not isinstance(child, Value):
                 raise TypeError(f"_prev must hold Values, not {type(child).__name__}")
-        PyObject_GenericGetDict(self, NULL)["_children"] = children
+        autograd_get_dict(self, NULL)["_children"] = children
 
     @property
     def _backward(self):
@@ -1439,7 +1514,7 @@ cdef class Value:
                 "Value(data, _children, _op); built-in ops have their rule in the core")
         if not callable(fn):
             raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
-        PyObject_GenericGetDict(self, NULL)["_backward"] = fn
+        autograd_get_dict(self, NULL)["_backward"] = fn
         arena[self.idx].flags |= FLAG_HOOK
 
     def __repr__(self):
@@ -1703,7 +1778,7 @@ cdef object value_vectorcall(object t, PyObject** args, size_t nargsf, PyObject*
         x = plain_to_double(<object>args[0])
         # the object first: allocating it may run the collector (if Value is a GC
         # type), whose finalizers may free nodes and move the arena
-        out = Value.__new__(Value)
+        out = new_value()
         out.idx = node_alloc(OP_LEAF, x, 0, 0, 0)
         handles[out.idx] = <PyObject*>out
         return out
