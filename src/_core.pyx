@@ -111,6 +111,11 @@ cdef extern from *:
         return d != NULL && d != autograd_no_attrs;
     }
 
+    /* If object.__setattr__ could write an instance's dict past Value.__setattr__
+       (a CPython whose check that it does not jump over a C-level __setattr__ is
+       gone, as in 3.13), the shared dict would not stay empty: no sharing then. */
+    static void autograd_stop_sharing_attrs(void) { autograd_no_attrs = NULL; }
+
     /* Before CPython's generic code may write the slot's dict: never the shared one. */
     static CYTHON_INLINE void autograd_unshare_attrs(PyObject *o) {
         if (autograd_no_attrs != NULL && AUTOGRAD_ATTRS_SLOT(o) == autograd_no_attrs)
@@ -309,6 +314,7 @@ cdef extern from *:
                                  Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
     PyObject* autograd_no_attrs
+    void autograd_stop_sharing_attrs()
     object autograd_get_dict(object o, void* context)
     int autograd_set_attr(object o, object name, PyObject* value) except -1
     void autograd_untrack_dying(PyObject* o)
@@ -1645,10 +1651,13 @@ cdef class Value:
 # without attributes costs the collector nothing. __dealloc__ untracks first
 # (Cython writes no GC dealloc for a type it thinks has no GC) and clears the
 # dict last, after the node's handle is gone. Subclasses (CustomValue and
-# user classes) are always tracked. Cost: 24 bytes per live handle (the GC
-# header, the dict pointer), nothing per node; on CPython 3.11 only, a method
-# call (`x.relu()`) is not specialized while the dict slot is empty (3.12's
-# LOAD_ATTR_METHOD_LAZY_DICT is), about 15 ns more per call.
+# user classes) are always tracked. Cost: 16 bytes per live handle (the GC
+# header and the dict pointer take a Value from pymalloc's 32-byte class to
+# its 48-byte one), nothing per node. CPython requires the header on every
+# instance of a GC type (the collector reads it on any object a container
+# refers to), and cycles through attributes need a GC type. On CPython 3.11
+# the dict slot of a Value without attributes holds one shared empty dict,
+# so that method calls are specialized (see autograd_no_attrs).
 #
 # For the core: making a CustomValue (or, if the GC header's layout is not the
 # known one, any Value) may run the cycle collector, and with it any
@@ -1676,6 +1685,21 @@ for _name in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__
     autograd_wrap_number_slot(<PyTypeObject*>Value, float.__dict__[_name])
 del _name
 autograd_save_ops(<PyTypeObject*>Value)
+
+
+cdef void check_attrs_can_be_shared():
+    """Share the empty dict (CPython 3.11) only if object.__setattr__ refuses to
+    write a Value's dict past Value.__setattr__, as 3.11 does (see autograd_no_attrs)."""
+    if autograd_no_attrs == NULL:
+        return
+    cdef Value probe = Value.__new__(Value)     # no node; its dict slot is NULL
+    try:
+        object.__setattr__(probe, "_probe", None)
+    except TypeError:
+        return
+    autograd_stop_sharing_attrs()
+
+check_attrs_can_be_shared()
 
 
 def _leaf(data, grad, name):
