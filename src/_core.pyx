@@ -96,48 +96,15 @@ cdef extern from *:
     static Py_ssize_t autograd_dict_offset = 0;
     static PyTypeObject *autograd_value_type = NULL;
 
-    /* CPython 3.11 only: the dict slot of a Value without attributes holds
-       this shared empty dict (never written, never counted), not NULL. 3.11's
-       specializer caches a method lookup (`x.relu()`) for an object with a
-       dict slot only if the slot holds a dict (LOAD_METHOD_WITH_DICT); with
-       NULL, every call looks the method up. 3.12+ specialize the NULL slot
-       (LOAD_ATTR_METHOD_LAZY_DICT) and not a shared dict: there, NULL. */
-    static PyObject *autograd_no_attrs = NULL;
-
     #define AUTOGRAD_ATTRS_SLOT(o) (*(PyObject **)((char *)(o) + autograd_dict_offset))
 
-    static CYTHON_INLINE int autograd_has_attrs(PyObject *o) {
-        PyObject *d = AUTOGRAD_ATTRS_SLOT(o);
-        return d != NULL && d != autograd_no_attrs;
-    }
-
-    /* If object.__setattr__ could write an instance's dict past Value.__setattr__
-       (a CPython whose check that it does not jump over a C-level __setattr__ is
-       gone, as in 3.13), the shared dict would not stay empty: no sharing then. */
-    static void autograd_stop_sharing_attrs(void) { autograd_no_attrs = NULL; }
-
-    /* Before CPython's generic code may write the slot's dict: never the shared one. */
-    static CYTHON_INLINE void autograd_unshare_attrs(PyObject *o) {
-        if (autograd_no_attrs != NULL && AUTOGRAD_ATTRS_SLOT(o) == autograd_no_attrs)
-            AUTOGRAD_ATTRS_SLOT(o) = NULL;
-    }
-
-    /* After it: a slot left empty gets the shared dict back (3.11). */
-    static CYTHON_INLINE void autograd_share_attrs_if_empty(PyObject *o) {
-        if (AUTOGRAD_ATTRS_SLOT(o) == NULL)
-            AUTOGRAD_ATTRS_SLOT(o) = autograd_no_attrs;
-    }
-
     static int autograd_value_traverse(PyObject *o, visitproc visit, void *arg) {
-        if (autograd_has_attrs(o))
-            Py_VISIT(AUTOGRAD_ATTRS_SLOT(o));
+        Py_VISIT(AUTOGRAD_ATTRS_SLOT(o));
         return 0;
     }
 
     static int autograd_value_clear(PyObject *o) {
-        if (autograd_has_attrs(o))
-            Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
-        autograd_share_attrs_if_empty(o);
+        Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
         return 0;
     }
 
@@ -191,42 +158,33 @@ cdef extern from *:
     }
 
     static void autograd_track_if_dict(PyObject *o) {
-        if (autograd_has_attrs(o) && !PyObject_GC_IsTracked(o))
+        if (AUTOGRAD_ATTRS_SLOT(o) != NULL && !PyObject_GC_IsTracked(o))
             PyObject_GC_Track(o);
     }
 
     /* The Value's own __dict__, made if it has none (then it is tracked). */
     static PyObject *autograd_get_dict(PyObject *o, void *context) {
-        PyObject *d;
-        autograd_unshare_attrs(o);
-        d = PyObject_GenericGetDict(o, context);
+        PyObject *d = PyObject_GenericGetDict(o, context);
         autograd_track_if_dict(o);
-        autograd_share_attrs_if_empty(o);    /* only if making the dict failed */
         return d;
     }
 
     static int autograd_set_dict(PyObject *o, PyObject *value, void *context) {
         int r;
         if (value == NULL) {    /* `del v.__dict__`, as on a Python class's instance */
-            if (autograd_has_attrs(o))
-                Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
-            autograd_share_attrs_if_empty(o);
+            Py_CLEAR(AUTOGRAD_ATTRS_SLOT(o));
             return 0;
         }
-        autograd_unshare_attrs(o);
         r = PyObject_GenericSetDict(o, value, context);
         autograd_track_if_dict(o);
-        autograd_share_attrs_if_empty(o);
         return r;
     }
 
-    /* `v.name = x` and `del v.name` through the dict slot, never into the shared dict. */
+    /* `v.name = x` and `del v.name`, the generic way (the dict at tp_dictoffset);
+       a Value that gets a dict joins the cycle collector's lists. */
     static int autograd_set_attr(PyObject *o, PyObject *name, PyObject *value) {
-        int r;
-        autograd_unshare_attrs(o);
-        r = PyObject_GenericSetAttr(o, name, value);
+        int r = PyObject_GenericSetAttr(o, name, value);
         autograd_track_if_dict(o);
-        autograd_share_attrs_if_empty(o);
         return r;
     }
 
@@ -239,11 +197,6 @@ cdef extern from *:
         PyObject *descr;
         autograd_value_type = t;
         autograd_dict_offset = dict_offset;
-    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-        autograd_no_attrs = PyDict_New();    /* kept for the process's life */
-        if (autograd_no_attrs == NULL)
-            return -1;
-    #endif
         /* the GC header's size, as measured on a list: only the layout we know */
         autograd_gc_presize = gc_presize == 2 * (Py_ssize_t)sizeof(void *) ? gc_presize : 0;
         t->tp_dictoffset = dict_offset;
@@ -313,8 +266,6 @@ cdef extern from *:
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
                                  Py_ssize_t gc_presize) except -1
     void autograd_track_if_dict(PyObject* o)
-    PyObject* autograd_no_attrs
-    void autograd_stop_sharing_attrs()
     object autograd_get_dict(object o, void* context)
     int autograd_set_attr(object o, object name, PyObject* value) except -1
     void autograd_untrack_dying(PyObject* o)
@@ -1049,9 +1000,7 @@ cdef inline Value new_value():
 
     Allocating it may run the cycle collector (Value is a GC type), and with it
     any finalizer: callers allocate before they read nodes they do not own."""
-    cdef Value v = Value.__new__(Value)
-    v.attrs = autograd_no_attrs         # NULL but on CPython 3.11: see autograd_no_attrs
-    return v
+    return Value.__new__(Value)
 
 
 cdef inline Value handle_of(node_t i):
@@ -1357,14 +1306,12 @@ cdef class Value:
                                    FLAG_MANAGED if custom else 0)
         self.idx = i
         handles[i] = <PyObject*>self
-        if self.attrs == NULL and type(self) is Value:
-            self.attrs = autograd_no_attrs  # as new_value()
         if exact_name:
             names[i] = exact_name        # what the name setter does, calling out to nothing
             arena[i].flags |= FLAG_NAMED
 
     def __dealloc__(self):
-        cdef PyObject* attrs = self.attrs if self.attrs != autograd_no_attrs else NULL
+        cdef PyObject* attrs = self.attrs
         # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
         autograd_untrack_dying(<PyObject*>self)
         if self.idx:
@@ -1376,8 +1323,6 @@ cdef class Value:
         Py_XDECREF(attrs)
 
     def __setattr__(self, name, value):
-        # the generic way, through the __dict__ at tp_dictoffset; a Value that
-        # gets a dict joins the cycle collector's lists (its dict can hold a cycle)
         autograd_set_attr(self, name, <PyObject*>value)
 
     def __delattr__(self, name):
@@ -1656,8 +1601,10 @@ cdef class Value:
 # its 48-byte one), nothing per node. CPython requires the header on every
 # instance of a GC type (the collector reads it on any object a container
 # refers to), and cycles through attributes need a GC type. On CPython 3.11
-# the dict slot of a Value without attributes holds one shared empty dict,
-# so that method calls are specialized (see autograd_no_attrs).
+# only, a method call (`x.relu()`) is not specialized while the dict slot is
+# empty (3.12's LOAD_ATTR_METHOD_LAZY_DICT is), about 15 ns more per call. A
+# shared empty dict in the slot would let 3.11 specialize it, but a class-level
+# `Value.__setattr__ = f` would then write other Values' attributes into it.
 #
 # For the core: making a CustomValue (or, if the GC header's layout is not the
 # known one, any Value) may run the cycle collector, and with it any
@@ -1685,21 +1632,6 @@ for _name in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__
     autograd_wrap_number_slot(<PyTypeObject*>Value, float.__dict__[_name])
 del _name
 autograd_save_ops(<PyTypeObject*>Value)
-
-
-cdef void check_attrs_can_be_shared():
-    """Share the empty dict (CPython 3.11) only if object.__setattr__ refuses to
-    write a Value's dict past Value.__setattr__, as 3.11 does (see autograd_no_attrs)."""
-    if autograd_no_attrs == NULL:
-        return
-    cdef Value probe = Value.__new__(Value)     # no node; its dict slot is NULL
-    try:
-        object.__setattr__(probe, "_probe", None)
-    except TypeError:
-        return
-    autograd_stop_sharing_attrs()
-
-check_attrs_can_be_shared()
 
 
 def _leaf(data, grad, name):

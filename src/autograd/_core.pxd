@@ -60,10 +60,9 @@ cdef struct Node:       # 20 bytes
 
 cdef class Value:
     cdef node_t idx
-    # The instance __dict__ (NULL until an attribute is set; on CPython 3.11, a
-    # shared empty dict that is never written, autograd_no_attrs): the type's
-    # tp_dictoffset points here. A Value with a dict of its own is tracked by
-    # the cycle collector; a plain one is not (see "Values that carry attributes").
+    # The instance __dict__ (NULL until an attribute is set): the type's
+    # tp_dictoffset points here. A Value with a dict is tracked by the cycle
+    # collector; a plain one is not (see "Values that carry attributes").
     cdef PyObject* attrs
 
 
