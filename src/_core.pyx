@@ -115,6 +115,11 @@ cdef extern from *:
        Subclasses are allocated, counted and tracked the usual way. */
     static Py_ssize_t autograd_gc_presize = 0;   /* 0: use PyType_GenericAlloc */
 
+    /* Exact Values freed by autograd_value_dealloc, for autograd_value_alloc. */
+    #define AUTOGRAD_FREELIST_SIZE 1024
+    static PyObject *autograd_freelist[AUTOGRAD_FREELIST_SIZE];
+    static int autograd_free_count = 0;
+
     static PyObject *autograd_value_alloc(PyTypeObject *t, Py_ssize_t n) {
         PyObject *o;
         char *mem;
@@ -126,8 +131,9 @@ cdef extern from *:
             return o;
         }
         size = (size_t)(autograd_gc_presize + t->tp_basicsize);
-        mem = (char *)PyObject_Malloc(size);
-        if (mem == NULL)
+        if (autograd_free_count > 0)
+            mem = (char *)autograd_freelist[--autograd_free_count] - autograd_gc_presize;
+        else if ((mem = (char *)PyObject_Malloc(size)) == NULL)
             return PyErr_NoMemory();
         memset(mem, 0, size);
         o = (PyObject *)(mem + autograd_gc_presize);
@@ -137,6 +143,39 @@ cdef extern from *:
 
     static void autograd_value_free(void *o) {
         PyObject_Free((char *)o - autograd_gc_presize);
+    }
+
+    /* Value's tp_dealloc. An exact Value without a finalizer (the Values of
+       every op) is released by value_release (Value.__dealloc__'s work, which
+       raises nothing and leaves the error indicator alone) and kept for reuse.
+       Anything else (a subclass, an assigned Value.__del__, an unknown GC
+       header) takes Cython's dealloc, which also saves and restores the error
+       indicator around __dealloc__: 60 instructions a Value, a sixth of an op. */
+    static destructor autograd_cython_dealloc = NULL;
+    static void (*autograd_release)(PyObject *) = NULL;
+
+    static void autograd_value_dealloc(PyObject *o) {
+        PyTypeObject *t = Py_TYPE(o);
+        if (t->tp_finalize != NULL) {
+            /* an assigned Value.__del__ (subclasses' finalizers have run in
+               subtype_dealloc): what Cython's dealloc does only if tp_dealloc
+               is its own */
+            if (!PyObject_GC_IsFinalized(o) && PyObject_CallFinalizerFromDealloc(o) < 0)
+                return;                                     /* resurrected */
+            autograd_cython_dealloc(o);
+            return;
+        }
+        if (t != autograd_value_type || autograd_gc_presize == 0) {
+            autograd_cython_dealloc(o);
+            return;
+        }
+        Py_SET_REFCNT(o, 1);       /* alive while released, as Cython does */
+        autograd_release(o);
+        Py_SET_REFCNT(o, 0);
+        if (autograd_free_count < AUTOGRAD_FREELIST_SIZE)
+            autograd_freelist[autograd_free_count++] = o;
+        else
+            autograd_value_free(o);
     }
 
     /* A dying Value leaves the collector's lists, and a dying exact Value gets
@@ -193,7 +232,7 @@ cdef extern from *:
         "The Value's attributes (created when the first one is set).", NULL};
 
     static int autograd_make_extensible(PyTypeObject *t, Py_ssize_t dict_offset,
-                                        Py_ssize_t gc_presize) {
+                                        Py_ssize_t gc_presize, void (*release)(PyObject *)) {
         PyObject *descr;
         autograd_value_type = t;
         autograd_dict_offset = dict_offset;
@@ -205,6 +244,9 @@ cdef extern from *:
         t->tp_clear = autograd_value_clear;
         t->tp_alloc = autograd_value_alloc;
         t->tp_free = autograd_gc_presize ? autograd_value_free : PyObject_GC_Del;
+        autograd_release = release;
+        autograd_cython_dealloc = t->tp_dealloc;
+        t->tp_dealloc = autograd_value_dealloc;
         descr = PyDescr_NewGetSet(t, &autograd_dict_getset);
         if (descr == NULL)
             return -1;
@@ -264,7 +306,8 @@ cdef extern from *:
     """
     long CYTHON_HEX_VERSION         # defined by Cython in every module it generates
     int autograd_make_extensible(PyTypeObject* t, Py_ssize_t dict_offset,
-                                 Py_ssize_t gc_presize) except -1
+                                 Py_ssize_t gc_presize,
+                                 void (*release)(PyObject*) noexcept) except -1
     void autograd_track_if_dict(PyObject* o)
     object autograd_get_dict(object o, void* context)
     int autograd_set_attr(object o, object name, PyObject* value) except -1
@@ -695,17 +738,19 @@ cdef void node_free_cascade(node_t i) noexcept:
     cdef node_t child
     cdef int k
     cdef Node* n
-    cdef bint retry = False
+    cdef node_t top = 0                 # the highest slot freed
     arena[i].refs = 0
     while pending:
         i = pending
-        retry |= i >= trim_retry_at
+        if i > top:
+            top = i
         n = &arena[i]
         pending = <node_t>n.refs
-        if n.flags & FLAG_NAMED and names is not None:
-            names.pop(i, None)
-        if n.flags & FLAG_OP_LABEL and op_labels is not None:
-            op_labels.pop(i, None)
+        if n.flags & (FLAG_NAMED | FLAG_OP_LABEL):     # rare: one test for both
+            if n.flags & FLAG_NAMED and names is not None:
+                names.pop(i, None)
+            if n.flags & FLAG_OP_LABEL and op_labels is not None:
+                op_labels.pop(i, None)
         for k in range(2):
             child = n.lhs if k == 0 else n.rhs
             if child:
@@ -716,7 +761,7 @@ cdef void node_free_cascade(node_t i) noexcept:
         n.flags = 0
         give_back_slot(i)
         n_live -= 1
-    if n_live < trim_below_live or retry:
+    if n_live < trim_below_live or top >= trim_retry_at:
         arena_trim(n_live < trim_below_live)
 
 
@@ -995,6 +1040,25 @@ cdef inline PyObject* live_handle(node_t i) noexcept:
     return NULL
 
 
+cdef void value_release(PyObject* o) noexcept:
+    """What a dying Value gives back: its place in the collector's lists, its
+    node reference, its attributes (Value.__dealloc__, and autograd_value_dealloc
+    without Cython's wrapping). Raises nothing; only the attributes' own
+    finalizers can run code, last."""
+    # (<Value>o).field reads the struct: no reference is counted on o, dying
+    cdef PyObject* attrs = (<Value>o).attrs
+    cdef node_t i = (<Value>o).idx
+    # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
+    autograd_untrack_dying(o)
+    if i:
+        if handles[i] == o:         # not if a newer handle took over
+            handles[i] = NULL
+        node_decref(i)
+    # last: the attributes' finalizers may run any code, and find no handle here
+    (<Value>o).attrs = NULL
+    Py_XDECREF(attrs)
+
+
 cdef inline Value new_value():
     """A new exact Value, without a node yet and without attributes.
 
@@ -1119,8 +1183,9 @@ cdef inline object binary_op_flags(uint8_t op, Value v, object other, bint other
         return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
     if (arena[iv].flags | arena[io].flags) & FLAG_MANAGED:
         return apply_op(op, other, v, flags) if other_first else apply_op(op, v, other, flags)
-    cdef double data = op_forward(op, do, dv, &err) if other_first else \
-        op_forward(op, dv, do, &err)
+    # one call of op_forward (two would not be inlined)
+    cdef double data = op_forward(op, do if other_first else dv,
+                                  dv if other_first else do, &err)
     if err:
         raise_forward_error(err, op)
     # a GC type: if this ever runs the cycle collector, whose finalizers run any
@@ -1311,16 +1376,7 @@ cdef class Value:
             arena[i].flags |= FLAG_NAMED
 
     def __dealloc__(self):
-        cdef PyObject* attrs = self.attrs
-        # first: Cython's dealloc of a type it thinks has no GC (see make_value_extensible)
-        autograd_untrack_dying(<PyObject*>self)
-        if self.idx:
-            if handles[self.idx] == <PyObject*>self:   # not if a newer handle took over
-                handles[self.idx] = NULL
-            node_decref(self.idx)
-        # last: the attributes' finalizers may run any code, and find no handle here
-        self.attrs = NULL
-        Py_XDECREF(attrs)
+        value_release(<PyObject*>self)
 
     def __setattr__(self, name, value):
         autograd_set_attr(self, name, <PyObject*>value)
@@ -1626,7 +1682,7 @@ cdef class Value:
 # class-level assignment raises CPython's TypeError.
 
 autograd_make_extensible(<PyTypeObject*>Value, AUTOGRAD_VALUE_ATTRS_OFFSET,
-                         sys.getsizeof([]) - [].__sizeof__())
+                         sys.getsizeof([]) - [].__sizeof__(), value_release)
 for _name in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
               '__truediv__', '__rtruediv__'):
     autograd_wrap_number_slot(<PyTypeObject*>Value, float.__dict__[_name])
