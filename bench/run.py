@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The benchmark suite: our engine against micrograd, PyTorch and the floor, in one run.
 
-    python bench/run.py            # full run (~13 min): writes bench/RESULTS.md, bench/scaling.svg
+    python bench/run.py            # full run (~28 min): writes bench/RESULTS.md, bench/scaling.svg
     python bench/run.py --quick    # small version (<1 min), writes to bench/out/ (CI runs this)
     python bench/run.py --only demo,transformer     # a subset, by workload NAME
 
