@@ -199,11 +199,18 @@ class Adam:
         lr = self.lr * max(0.0, 1.0 - (self.t - 1) / self.steps)
         c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
         m, v = self.m, self.v
-        for i, p in enumerate(self.params):
-            g = p.grad
+        for i, (p, g) in enumerate(zip(self.params, self.grads())):
             m[i] = b1 * m[i] + (1.0 - b1) * g
             v[i] = b2 * v[i] + (1.0 - b2) * g * g
             p.data -= lr * (m[i] / c1) / ((v[i] / c2) ** 0.5 + self.eps)
+        self.zero_grads()
+
+    def grads(self):
+        """The parameters' grads, as floats."""
+        return [p.grad for p in self.params]
+
+    def zero_grads(self):
+        for p in self.params:
             p.grad = 0.0
 
 

@@ -1573,16 +1573,14 @@ cdef class Value:
             return NotImplemented
         if isinstance(other, Value):
             return apply_op(OP_POW, self, other)
-        # the exponent is a hidden constant operand: micrograd's _prev is {self}
-        if is_plain_number(other):
-            return binary_op_flags(OP_POW_CONST, self, other, False,
-                             FLAG_INT_EXP if PyLong_Check(other) else 0)
         if not is_number(other):
             return NotImplemented
-        return apply_op(OP_POW_CONST, self, other,
-                        FLAG_INT_EXP if PyLong_Check(other) or (
-                            not PyFloat_Check(other) and isinstance(other, numbers.Integral))
-                        else 0)
+        # the exponent is a hidden constant operand: micrograd's _prev is {self}
+        cdef uint8_t flags = FLAG_INT_EXP if PyLong_Check(other) or (
+            not PyFloat_Check(other) and isinstance(other, numbers.Integral)) else 0
+        if is_plain_number(other):
+            return binary_op_flags(OP_POW_CONST, self, other, False, flags)
+        return apply_op(OP_POW_CONST, self, other, flags)
 
     def __rpow__(self, other, modulo):
         if modulo is not None:

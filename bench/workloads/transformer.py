@@ -31,17 +31,12 @@ QUICK_SIZE = dict(n_embd=8, n_head=2)
 class TorchAdam(tinygpt.Adam):
     """tinygpt.Adam for 0-dim tensors: the same update, grads read with .item()."""
 
-    def step(self):
-        b1, b2 = self.betas
-        self.t += 1
-        lr = self.lr * max(0.0, 1.0 - (self.t - 1) / self.steps)
-        c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
-        m, v = self.m, self.v
-        for i, p in enumerate(self.params):
-            g = 0.0 if p.grad is None else p.grad.item()   # None: not used this step
-            m[i] = b1 * m[i] + (1.0 - b1) * g
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g
-            p.data -= lr * (m[i] / c1) / ((v[i] / c2) ** 0.5 + self.eps)
+    def grads(self):
+        # None: a parameter this step did not use
+        return [0.0 if p.grad is None else p.grad.item() for p in self.params]
+
+    def zero_grads(self):
+        for p in self.params:
             p.grad = None
 
 
