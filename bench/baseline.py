@@ -126,7 +126,14 @@ def _build(commit, pkg, root):
     tmp = tempfile.mkdtemp(prefix="build-", dir=CACHE)
     try:
         os.makedirs(os.path.join(tmp, "autograd"))
-        for src, dst in (("src/_core.pyx", "_core.pyx"), ("src/autograd/_core.pxd", "_core.pxd")):
+        files = [("src/_core.pyx", "_core.pyx"), ("src/autograd/_core.pxd", "_core.pxd")]
+        # the core's included parts (src/core/*.pxi), where that commit has them
+        if _has_core_dir(commit):
+            files += [(f"src/core/{n}", os.path.join("core", n))
+                      for n in _git("ls-tree", "--name-only", f"{commit}:src/core/").split()
+                      if n.endswith(".pxi")]
+        os.makedirs(os.path.join(tmp, "autograd", "core"))
+        for src, dst in files:
             with open(os.path.join(tmp, "autograd", dst), "w") as f:
                 f.write(_git("show", f"{commit}:{src}"))
         with open(os.path.join(tmp, "setup.py"), "w") as f:
@@ -143,6 +150,15 @@ def _build(commit, pkg, root):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _has_core_dir(commit):
+    """Whether `commit` splits the core into src/core/*.pxi (as of issue 16)."""
+    try:
+        _git("cat-file", "-e", f"{commit}:src/core")
+        return True
+    except subprocess.CalledProcessError:
+        return False
 
 
 def describe(mod):

@@ -1,4 +1,5 @@
-# Declarations of the compiled core; the implementation is in _core.pyx.
+# Declarations of the compiled core; the implementation is src/_core.pyx and the
+# parts it includes (src/core/*.pxi).
 #
 # Every graph node lives in one C array, the arena, as a `Node`. A `Value` is
 # a handle that holds only the index of its node.
@@ -11,7 +12,7 @@ ctypedef int32_t node_t
 
 
 # The op codes. Their names, forward formulas and local chain rules are the op
-# table in _core.pyx (OP_NAMES, op_forward, op_backward).
+# table, src/core/op_table.pxi (OP_NAMES, op_forward, op_backward_step, op_emit).
 cdef enum Op:
     OP_LEAF        # a Value made from a number: no operands
     OP_ADD         # a + b
@@ -47,7 +48,7 @@ cdef enum:
                        # also in Graph replay, as first-order backward does
 
 
-# A node's data and grad live in two arrays beside the Node array (_core.pyx:
+# A node's data and grad live in two arrays beside the Node array (src/core/arena.pxi:
 # node_data, node_grad), indexed alike.
 cdef struct Node:       # 20 bytes
     node_t lhs        # first operand (0: none)

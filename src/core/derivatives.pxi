@@ -1,0 +1,306 @@
+# =============================================================================
+# Derivatives of any order: grad
+# =============================================================================
+# grad() walks the sweep's order in reverse, as backward() does. Without
+# create_graph it runs backward()'s own loop (op_backward_step, a custom op's
+# _backward) on the graph's grads, saved before and restored after, so no
+# .grad changes and the numbers are backward()'s bit for bit. With
+# create_graph it keeps for each reached node its adjoint, the node holding
+# d(outputs)/d(node), and builds each op's chain rule from nodes (op_emit, in
+# the op table): the results are ordinary graphs, differentiable again.
+
+cdef enum:
+    TAKE_LHS = 1    # emit(): the new node takes over the caller's reference on its lhs
+    TAKE_RHS = 2    # ... on its rhs
+
+# Bits of a grad pass's per-node `state` array.
+cdef enum:
+    ST_INPUT = 1        # one of the inputs
+    ST_IN_ORDER = 2     # reachable from the outputs
+    ST_NEED = 4         # an input is at or below it: its adjoint is wanted
+    ST_JOIN = 8         # a temporary node joining several outputs into one root
+
+# Most nodes op_emit makes for one op (a ** b: 5 for each operand, 1 to add each).
+cdef Py_ssize_t EMIT_MAX = 12
+
+
+cdef inline node_t emit(uint8_t op, node_t a, node_t b, int take,
+                        uint8_t flags=0) except 0:
+    """A node made by differentiation: its data is the IEEE value (FLAG_IEEE),
+    never an error. `take` hands the caller's references on a and b to it.
+    The caller makes room first (ensure_slots), so that an op's nodes are made
+    whole or not at all."""
+    cdef int err = ERR_NONE
+    cdef double data = op_forward(op, node_data[a], node_data[b], &err)
+    cdef node_t t = node_alloc(op, data, a, b, flags | FLAG_IEEE)
+    if take & TAKE_LHS:
+        arena[a].refs -= 1          # t holds it now: never reaches 0 here
+    if take & TAKE_RHS:
+        arena[b].refs -= 1
+    return t
+
+
+cdef inline int accumulate(node_t* adj, node_t target, node_t c, bint negate,
+                           bint owned) except -1:
+    """adj[target] += c (-= c if `negate`), op_backward_step's `+=` as nodes.
+
+    The first contribution is the adjoint itself (negated for -=), each later
+    one is added with an OP_ADD (OP_SUB), in the order backward() adds them.
+    Takes over the caller's reference on c if `owned`.
+    """
+    cdef node_t old = adj[target]
+    if not owned:
+        node_pin(c)
+    if old == 0:
+        adj[target] = emit(OP_NEG, c, 0, TAKE_LHS) if negate else c
+    else:
+        adj[target] = emit(OP_SUB if negate else OP_ADD, old, c, TAKE_LHS | TAKE_RHS)
+    return 0
+
+
+cdef list values_of(object xs, str what):
+    """`xs` (a Value or a sequence of them) as a non-empty list of Values."""
+    seq = [xs] if isinstance(xs, Value) else list(xs)
+    if not seq:
+        raise ValueError(f"{what} is empty")
+    for x in seq:
+        if not isinstance(x, Value):
+            raise TypeError(f"{what} must be Values, not {type(x).__name__}")
+        if (<Value>x).idx == 0:
+            raise_uninitialised()
+    return seq
+
+
+cdef list weights_of(object grad_outputs, Py_ssize_t n, bint single):
+    """grad_outputs as a list of n weights, each a float or a Value."""
+    if grad_outputs is None:
+        return [1.0] * n
+    if single and (isinstance(grad_outputs, Value) or is_number(grad_outputs)):
+        grad_outputs = [grad_outputs]
+    ws = list(grad_outputs)
+    if len(ws) != n:
+        raise ValueError(f"grad_outputs has {len(ws)} entries for {n} outputs")
+    for k in range(n):
+        w = ws[k]
+        if w is None:
+            ws[k] = 1.0
+        elif isinstance(w, Value):
+            if (<Value>w).idx == 0:
+                raise_uninitialised()
+        else:
+            ws[k] = to_double(w, "a grad_output")
+    return ws
+
+
+def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused=False):
+    """The gradients of `outputs` with respect to `inputs`, as ``torch.autograd.grad``.
+
+    Computes ``sum_j grad_outputs[j] * d(outputs[j]) / d(input)`` for each input,
+    in C, without reading or changing any ``.grad``.
+
+    Parameters
+    ----------
+    outputs : Value or sequence of Value
+    inputs : Value or sequence of Value
+        Any Values of the outputs' graph: leaves or intermediate results.
+    grad_outputs : float, Value or sequence of them, optional
+        The weight of each output, 1.0 by default (None entries too). With
+        `create_graph`, a Value weight becomes part of the result's graph:
+        ``grad(grad(y, xs, create_graph=True), xs, grad_outputs=v)`` is a
+        Hessian-vector product.
+    create_graph : bool, default False
+        Make each result the root of a graph of ordinary nodes (its chain rule
+        built from ops), so that it can be differentiated again, replayed by
+        `Graph` and drawn. Otherwise the results are new leaves.
+    allow_unused : bool, default False
+        Give None for an input the outputs do not depend on, instead of raising.
+
+    Returns
+    -------
+    tuple of Value
+        One per input (None for an unused one, with `allow_unused`).
+
+    Raises
+    ------
+    ValueError
+        An input is not in the outputs' graph (without `allow_unused`); with
+        `create_graph`, the graph has a custom op, whose Python ``_backward``
+        adds numbers, not Values, so it cannot be differentiated again.
+
+    Notes
+    -----
+    The numbers are ``backward()``'s, bit for bit, with or without
+    `create_graph`: the nodes built compute op_backward_step's formulas in the
+    same association. They compute with IEEE semantics, as ``backward()``
+    does, also when replayed by `Graph` (the grad of ``x ** 0.5`` at 0 is
+    inf). Second derivatives follow PyTorch: relu's is 0, d(a**0)/da is 0.
+
+    Examples
+    --------
+    >>> x = Value(3.0)
+    >>> y = x ** 3
+    >>> (dy,) = grad(y, x, create_graph=True)     # 3 x**2, a graph
+    >>> (d2y,) = grad(dy, x)                      # 6 x, a number
+    >>> dy.data, d2y.data
+    (27.0, 18.0)
+    """
+    cdef bint single = isinstance(outputs, Value)
+    cdef list outs = values_of(outputs, "outputs")
+    cdef list ins = values_of(inputs, "inputs")
+    cdef list weights = weights_of(grad_outputs, len(outs), single)
+    cdef Py_ssize_t n_out = len(outs), j, k
+    cdef node_t root = (<Value>outs[0]).idx, t
+    cdef uint8_t managed = 0
+    cdef uint8_t* state = NULL
+    cdef Graph g = Graph.__new__(Graph)
+    if n_out > 1:
+        # one root for the sweep: a chain of temporary ADD nodes over the outputs
+        for j in range(n_out):
+            managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
+        ensure_slots(n_out - 1)
+        node_pin(root)
+        for j in range(1, n_out):
+            t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
+            node_decref(root)           # t holds it now
+            root = t
+    try:
+        g.record(root, False)           # pins the nodes if a custom op's code will run
+        state = <uint8_t*>calloc(n_used, 1)
+        if state == NULL:
+            raise MemoryError()
+        t = root
+        for j in range(n_out - 1):
+            state[t] |= ST_JOIN
+            t = arena[t].lhs
+        for k in range(g.size):
+            state[g.order[k]] |= ST_IN_ORDER
+        for k in range(len(ins)):
+            t = (<Value>ins[k]).idx
+            state[t] |= ST_INPUT
+            if not state[t] & ST_IN_ORDER and not allow_unused:
+                raise ValueError(
+                    f"input {k} is not in the graph of the outputs (they do not depend "
+                    "on it); pass allow_unused=True to get None for it")
+        if create_graph:
+            if g.has_python:
+                raise ValueError(
+                    f"create_graph=True cannot differentiate through custom op "
+                    f"{custom_op_name(g)!r}: its _backward adds numbers to .grad, not "
+                    "Values. Build it from built-in ops, or use create_graph=False")
+            return tuple(grad_graph(g, state, outs, ins, weights))
+        return tuple(grad_numbers(g, state, outs, ins, weights))
+    finally:
+        free(state)
+        g.release()
+        if n_out > 1:
+            node_decref(root)
+
+
+cdef str custom_op_name(Graph g):
+    cdef Py_ssize_t k
+    cdef PyObject* h
+    for k in range(g.size - 1, -1, -1):
+        if arena[g.order[k]].op == OP_CUSTOM:
+            h = live_handle(g.order[k])
+            return str(state_of(<Value>h).get("_op", '')) if h != NULL else ''
+    return ''
+
+
+cdef list grad_numbers(Graph g, uint8_t* state, list outs, list ins, list weights):
+    """grad() without create_graph: backward()'s loop, on the graph's grads
+    (saved, zeroed, and restored after), seeded with the weights."""
+    cdef Py_ssize_t n = g.size, k, m = 0
+    cdef node_t i
+    cdef double* saved = <double*>malloc((n if n else 1) * sizeof(double))
+    if saved == NULL:
+        raise MemoryError()
+    # the join nodes carry no chain rule of the user's graph: out of the steps
+    for k in range(g.n_steps):
+        if not state[g.steps[k].out] & ST_JOIN:
+            g.steps[m] = g.steps[k]
+            m += 1
+    g.n_steps = m
+    cdef list found = [bool(state[(<Value>x).idx] & ST_IN_ORDER) for x in ins]
+    cdef list numbers
+    for k in range(n):
+        saved[k] = node_grad[g.order[k]]
+        node_grad[g.order[k]] = 0.0
+    try:
+        for k in range(len(outs)):
+            w = weights[k]
+            node_grad[(<Value>outs[k]).idx] += (
+                node_data[(<Value>w).idx] if isinstance(w, Value) else <double>w)
+        g.run_backward()            # a custom op's _backward may move the arena
+        numbers = [node_grad[(<Value>x).idx] for x in ins]
+    finally:
+        for k in range(n):
+            node_grad[g.order[k]] = saved[k]
+        free(saved)
+    return [Value(numbers[k]) if found[k] else None for k in range(len(ins))]
+
+
+cdef list grad_graph(Graph g, uint8_t* state, list outs, list ins, list weights):
+    """grad() with create_graph: the adjoints as nodes, built by op_emit in the
+    reverse order (no Python runs: the graph has no custom op)."""
+    cdef Py_ssize_t n = g.size, k
+    cdef node_t* order = g.order
+    cdef node_t i, gi, lhs, rhs, one = 0
+    cdef uint8_t op, s
+    cdef node_t* adj = <node_t*>calloc(n_used, sizeof(node_t))
+    if adj == NULL:
+        raise MemoryError()
+    # which adjoints are wanted: those of nodes with an input at or below them
+    for k in range(n):
+        i = order[k]
+        s = state[i]
+        op = arena[i].op
+        if s & ST_INPUT or (not s & ST_JOIN and op != OP_LEAF and (
+                state[arena[i].lhs] & ST_NEED or
+                (op != OP_POW_CONST and state[arena[i].rhs] & ST_NEED))):
+            state[i] = s | ST_NEED
+    cdef list results = []
+    try:
+        ensure_slots(2 * len(outs) + 1)
+        one = node_alloc(OP_LEAF, 1.0, 0, 0, 0)
+        for k in range(len(outs)):
+            i = (<Value>outs[k]).idx
+            if not state[i] & ST_NEED:
+                continue
+            w = weights[k]
+            if isinstance(w, Value):
+                accumulate(adj, i, (<Value>w).idx, False, False)
+            else:
+                accumulate(adj, i, node_alloc(OP_LEAF, <double>w, 0, 0, 0), False, True)
+        for k in range(n - 1, -1, -1):
+            i = order[k]
+            gi = adj[i]
+            if gi == 0:             # no gradient reaches it (or it is a join node)
+                continue
+            op = arena[i].op
+            if op != OP_LEAF:
+                ensure_slots(EMIT_MAX)
+                lhs = arena[i].lhs
+                rhs = arena[i].rhs
+                op_emit(op, i, lhs, rhs, gi, adj, state[lhs] & ST_NEED,
+                        op != OP_POW_CONST and state[rhs] & ST_NEED, one)
+            if not state[i] & ST_INPUT:
+                adj[i] = 0          # complete and used: the pass lets go of it
+                node_decref(gi)
+        for x in ins:
+            i = (<Value>x).idx
+            if state[i] & ST_IN_ORDER and adj[i] == 0:
+                # reached, but every path's chain rule is 0 (x ** 0, relu's step)
+                ensure_slots(1)
+                adj[i] = node_alloc(OP_LEAF, 0.0, 0, 0, 0)
+        for x in ins:
+            i = (<Value>x).idx
+            results.append(handle_of(adj[i]) if adj[i] else None)
+    finally:
+        for k in range(n):
+            i = order[k]
+            if adj[i]:
+                node_decref(adj[i])
+                adj[i] = 0
+        node_decref(one)
+        free(adj)
+    return results

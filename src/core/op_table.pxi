@@ -1,0 +1,235 @@
+# =============================================================================
+# The op table
+# =============================================================================
+# One row per op: its `_op` string (micrograd's where micrograd has the op), its
+# forward formula (op_forward) and its local chain rule (op_backward_step).
+# Eager ops, `_backward`, `backward()` and Graph replay all go through these.
+
+OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
+            'sigmoid', '', 'step', 'select', 'pow_mask')
+
+# Forward errors, raised as Python does for the same computation on floats.
+cdef enum:
+    ERR_NONE = 0
+    ERR_ZERO_DIVISION   # ZeroDivisionError, as 1.0 / 0.0 and 0.0 ** -1
+    ERR_OVERFLOW        # OverflowError, as 1e308 ** 2 and math.exp(1000)
+    ERR_DOMAIN          # ValueError, as math.log(-1)
+    ERR_COMPLEX         # ValueError: (-8.0) ** 0.5 would be complex in Python
+
+
+cdef inline double float_pow(double a, double b, int* err) noexcept nogil:
+    """a ** b: C99's pow (the IEEE value), with the error Python's float.__pow__
+    would raise set in `err` (C99 pow handles inf/nan as Python does)."""
+    cdef double r = c_pow(a, b)
+    if b == 0.0 or isnan(a) or isnan(b) or isinf(a) or isinf(b):
+        return r
+    if a == 0.0 and b < 0.0:
+        err[0] = ERR_ZERO_DIVISION
+    elif a < 0.0 and b != c_floor(b):
+        err[0] = ERR_COMPLEX
+    elif isinf(r):
+        err[0] = ERR_OVERFLOW
+    return r
+
+
+cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept nogil:
+    """The data of an `op` node whose operands hold `a` and `b`.
+
+    Always the IEEE value (1 / 0 is inf, log(0) is -inf); where Python's floats
+    would raise, the error is also set in `err`. Eager ops raise it; nodes made
+    by differentiation (FLAG_IEEE) keep the IEEE value, as backward() does.
+    """
+    cdef double e
+    if op == OP_ADD:
+        return a + b
+    if op == OP_SUB:
+        return a - b
+    if op == OP_MUL:
+        return a * b
+    if op == OP_DIV:
+        if b == 0.0:
+            err[0] = ERR_ZERO_DIVISION
+        return a / b
+    if op == OP_NEG:
+        return -a
+    if op == OP_POW or op == OP_POW_CONST:
+        return float_pow(a, b, err)
+    if op == OP_RELU:
+        return 0.0 if a < 0.0 else a          # micrograd: 0 if x < 0 else x (nan stays nan)
+    if op == OP_TANH:
+        return c_tanh(a)
+    if op == OP_EXP:
+        e = c_exp(a)
+        if isinf(e) and isfinite(a):
+            err[0] = ERR_OVERFLOW
+        return e
+    if op == OP_LOG:
+        if a <= 0.0:
+            err[0] = ERR_DOMAIN
+        return c_log(a)
+    if op == OP_SIGMOID:                      # never overflows: exp of a non-positive number
+        if a >= 0.0:
+            return 1.0 / (1.0 + c_exp(-a))
+        e = c_exp(a)
+        return e / (1.0 + e)
+    if op == OP_STEP:
+        return 1.0 if a > 0.0 else 0.0
+    if op == OP_SELECT:
+        return a if b != 0.0 else 0.0
+    if op == OP_POW_MASK:
+        return 0.0 if a == 0.0 and b >= 0.0 else 1.0
+    return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
+
+
+cdef inline void op_backward(node_t i) noexcept nogil:
+    """Apply node i's local chain rule once: add its grad's share to its operands' grads."""
+    op_backward_step(arena[i].op, i, arena[i].lhs, arena[i].rhs)
+
+
+cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
+    """The chain rule of node i (op `op`, operands `lhs` and `rhs`).
+
+    Computed with IEEE semantics, never raising: the grad of 0 ** 0.5 is inf.
+    The formulas and their association follow micrograd's closures; op_emit
+    builds the same formulas as nodes (keep the two in step).
+    """
+    cdef double g = node_grad[i]
+    cdef double out = node_data[i]
+    cdef double a = node_data[lhs]
+    cdef double b = node_data[rhs]
+    if op == OP_ADD:
+        node_grad[lhs] += g
+        node_grad[rhs] += g
+    elif op == OP_SUB:
+        node_grad[lhs] += g
+        node_grad[rhs] -= g
+    elif op == OP_MUL:
+        node_grad[lhs] += b * g
+        node_grad[rhs] += a * g
+    elif op == OP_DIV:
+        node_grad[lhs] += g / b
+        node_grad[rhs] -= g * a / (b * b)
+    elif op == OP_NEG:
+        node_grad[lhs] -= g
+    elif op == OP_POW_CONST:
+        if b != 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
+            node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g
+    elif op == OP_POW:
+        # b is data here, so the conditions are selects (OP_SELECT in op_emit)
+        node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g if b != 0.0 else 0.0
+        # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
+        node_grad[rhs] += out * c_log(a) * g if not (a == 0.0 and b >= 0.0) else 0.0
+    elif op == OP_RELU:
+        node_grad[lhs] += (1.0 if out > 0.0 else 0.0) * g
+    elif op == OP_TANH:
+        node_grad[lhs] += (1.0 - out * out) * g
+    elif op == OP_EXP:
+        node_grad[lhs] += out * g
+    elif op == OP_LOG:
+        node_grad[lhs] += g / a
+    elif op == OP_SIGMOID:
+        node_grad[lhs] += out * (1.0 - out) * g
+    elif op == OP_SELECT:
+        node_grad[lhs] += g if b != 0.0 else 0.0
+    # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
+    # OP_STEP, OP_POW_MASK: derivative 0.
+
+
+cdef int op_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_t* adj,
+                 bint to_lhs, bint to_rhs, node_t one) except -1:
+    """The chain rule of node i as graph nodes: op_backward_step's formulas, built
+    from ops in the same association, so that their data are its numbers bit for bit.
+
+    `g` is the node holding d(output)/d(i); the contributions go to adj[lhs] (if
+    `to_lhs`) and adj[rhs] (if `to_rhs`) through `accumulate`. `one` is a
+    constant leaf 1.0. Conditions on data (relu's, a ** b's) are ops (OP_STEP,
+    OP_SELECT, OP_POW_MASK), not branches taken now, so that a replayed grad
+    graph stays right when the inputs change. The arena may move at each
+    emit() or node_alloc(), so nothing here holds a pointer into it.
+    """
+    cdef node_t t, u
+    cdef double c
+    if op == OP_ADD:
+        if to_lhs:
+            accumulate(adj, lhs, g, False, False)
+        if to_rhs:
+            accumulate(adj, rhs, g, False, False)
+    elif op == OP_SUB:
+        if to_lhs:
+            accumulate(adj, lhs, g, False, False)
+        if to_rhs:
+            accumulate(adj, rhs, g, True, False)
+    elif op == OP_MUL:
+        if to_lhs:
+            accumulate(adj, lhs, emit(OP_MUL, rhs, g, 0), False, True)
+        if to_rhs:
+            accumulate(adj, rhs, emit(OP_MUL, lhs, g, 0), False, True)
+    elif op == OP_DIV:
+        if to_lhs:
+            accumulate(adj, lhs, emit(OP_DIV, g, rhs, 0), False, True)
+        if to_rhs:
+            t = emit(OP_MUL, g, lhs, 0)
+            u = emit(OP_MUL, rhs, rhs, 0)
+            accumulate(adj, rhs, emit(OP_DIV, t, u, TAKE_LHS | TAKE_RHS), True, True)
+    elif op == OP_NEG:
+        if to_lhs:
+            accumulate(adj, lhs, g, True, False)
+    elif op == OP_POW_CONST:
+        c = node_data[rhs]              # a constant: its condition is fixed for good
+        if to_lhs and c != 0.0:
+            t = node_alloc(OP_LEAF, c - 1.0, 0, 0, 0)
+            t = emit(OP_POW_CONST, lhs, t, TAKE_RHS, arena[i].flags & FLAG_INT_EXP)
+            t = emit(OP_MUL, rhs, t, TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_POW:
+        if to_lhs:
+            t = emit(OP_SUB, rhs, one, 0)
+            t = emit(OP_POW, lhs, t, TAKE_RHS)
+            t = emit(OP_MUL, rhs, t, TAKE_RHS)
+            t = emit(OP_MUL, t, g, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_SELECT, t, rhs, TAKE_LHS), False, True)
+        if to_rhs:
+            t = emit(OP_LOG, lhs, 0, 0)
+            t = emit(OP_MUL, i, t, TAKE_RHS)
+            t = emit(OP_MUL, t, g, TAKE_LHS)
+            u = emit(OP_POW_MASK, lhs, rhs, 0)
+            accumulate(adj, rhs, emit(OP_SELECT, t, u, TAKE_LHS | TAKE_RHS), False, True)
+    elif op == OP_RELU:
+        if to_lhs:
+            t = emit(OP_STEP, i, 0, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_TANH:
+        if to_lhs:
+            t = emit(OP_MUL, i, i, 0)
+            t = emit(OP_SUB, one, t, TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_EXP:
+        if to_lhs:
+            accumulate(adj, lhs, emit(OP_MUL, i, g, 0), False, True)
+    elif op == OP_LOG:
+        if to_lhs:
+            accumulate(adj, lhs, emit(OP_DIV, g, lhs, 0), False, True)
+    elif op == OP_SIGMOID:
+        if to_lhs:
+            t = emit(OP_SUB, one, i, 0)
+            t = emit(OP_MUL, i, t, TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_SELECT:
+        if to_lhs:
+            accumulate(adj, lhs, emit(OP_SELECT, g, rhs, 0), False, True)
+    # OP_STEP, OP_POW_MASK: derivative 0. OP_LEAF: none. OP_CUSTOM: refused by grad().
+    return 0
+
+
+cdef void raise_forward_error(int err, uint8_t op) except *:
+    name = OP_NAMES[op]
+    if err == ERR_ZERO_DIVISION:
+        if op == OP_DIV:
+            raise ZeroDivisionError("float division by zero")
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if err == ERR_OVERFLOW:
+        raise OverflowError(f"math range error (op {name!r}: the result is too large for a float)")
+    if err == ERR_COMPLEX:
+        raise ValueError("a negative number cannot be raised to a fractional power "
+                         "(Python would return a complex number)")
+    raise ValueError(f"math domain error (op {name!r})")
