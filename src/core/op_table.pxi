@@ -2,8 +2,10 @@
 # The op table
 # =============================================================================
 # One row per op: its `_op` string (micrograd's where micrograd has the op), its
-# forward formula (op_forward) and its local chain rule (op_backward_step).
-# Eager ops, `_backward`, `backward()` and Graph replay all go through these.
+# forward formula (op_forward), its local chain rule (op_chain) and its chain
+# rule built from nodes (op_emit), which makes it differentiable again.
+# Eager ops, `_backward`, `backward()`, Graph replay and grad() all go through
+# these.
 
 OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
             'sigmoid', '', 'step', 'select', 'pow_mask')
@@ -86,53 +88,89 @@ cdef inline void op_backward(node_t i) noexcept nogil:
     op_backward_step(arena[i].op, i, arena[i].lhs, arena[i].rhs)
 
 
-cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
-    """The chain rule of node i (op `op`, operands `lhs` and `rhs`).
+cdef enum:
+    TO_LHS = 1      # op_chain gave a contribution to the first operand's grad
+    TO_RHS = 2      # ... to the second operand's
 
+
+cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
+                         double* da, double* db) noexcept nogil:
+    """The chain rule of one op: what a node with operands holding `a` and `b`,
+    data `out` and grad `g` adds to its operands' grads (`da[0]`, `db[0]`).
+
+    Returns which operands receive something (TO_LHS | TO_RHS); the others'
+    grads are left alone. A pure function of numbers, linear in `g`, so that
+    every loop runs it alike: backward() and replay on the arena
+    (op_backward_step), and loops over other arrays of data and grads.
     Computed with IEEE semantics, never raising: the grad of 0 ** 0.5 is inf.
-    The formulas and their association follow micrograd's closures; op_emit
-    builds the same formulas as nodes (keep the two in step).
+    The formulas and their association follow micrograd's closures (``-=``
+    is ``+=`` of the negation, the same bits); op_emit builds the same
+    formulas as nodes (keep the two in step).
     """
-    cdef double g = node_grad[i]
-    cdef double out = node_data[i]
-    cdef double a = node_data[lhs]
-    cdef double b = node_data[rhs]
     if op == OP_ADD:
-        node_grad[lhs] += g
-        node_grad[rhs] += g
-    elif op == OP_SUB:
-        node_grad[lhs] += g
-        node_grad[rhs] -= g
-    elif op == OP_MUL:
-        node_grad[lhs] += b * g
-        node_grad[rhs] += a * g
-    elif op == OP_DIV:
-        node_grad[lhs] += g / b
-        node_grad[rhs] -= g * a / (b * b)
-    elif op == OP_NEG:
-        node_grad[lhs] -= g
-    elif op == OP_POW_CONST:
-        if b != 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
-            node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g
-    elif op == OP_POW:
+        da[0] = g
+        db[0] = g
+        return TO_LHS | TO_RHS
+    if op == OP_SUB:
+        da[0] = g
+        db[0] = -g
+        return TO_LHS | TO_RHS
+    if op == OP_MUL:
+        da[0] = b * g
+        db[0] = a * g
+        return TO_LHS | TO_RHS
+    if op == OP_DIV:
+        da[0] = g / b
+        db[0] = -(g * a / (b * b))
+        return TO_LHS | TO_RHS
+    if op == OP_NEG:
+        da[0] = -g
+        return TO_LHS
+    if op == OP_POW_CONST:
+        if b == 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
+            return 0
+        da[0] = (b * c_pow(a, b - 1.0)) * g
+        return TO_LHS
+    if op == OP_POW:
         # b is data here, so the conditions are selects (OP_SELECT in op_emit)
-        node_grad[lhs] += (b * c_pow(a, b - 1.0)) * g if b != 0.0 else 0.0
+        da[0] = (b * c_pow(a, b - 1.0)) * g if b != 0.0 else 0.0
         # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
-        node_grad[rhs] += out * c_log(a) * g if not (a == 0.0 and b >= 0.0) else 0.0
-    elif op == OP_RELU:
-        node_grad[lhs] += (1.0 if out > 0.0 else 0.0) * g
-    elif op == OP_TANH:
-        node_grad[lhs] += (1.0 - out * out) * g
-    elif op == OP_EXP:
-        node_grad[lhs] += out * g
-    elif op == OP_LOG:
-        node_grad[lhs] += g / a
-    elif op == OP_SIGMOID:
-        node_grad[lhs] += out * (1.0 - out) * g
-    elif op == OP_SELECT:
-        node_grad[lhs] += g if b != 0.0 else 0.0
+        db[0] = out * c_log(a) * g if not (a == 0.0 and b >= 0.0) else 0.0
+        return TO_LHS | TO_RHS
+    if op == OP_RELU:
+        da[0] = (1.0 if out > 0.0 else 0.0) * g
+        return TO_LHS
+    if op == OP_TANH:
+        da[0] = (1.0 - out * out) * g
+        return TO_LHS
+    if op == OP_EXP:
+        da[0] = out * g
+        return TO_LHS
+    if op == OP_LOG:
+        da[0] = g / a
+        return TO_LHS
+    if op == OP_SIGMOID:
+        da[0] = out * (1.0 - out) * g
+        return TO_LHS
+    if op == OP_SELECT:
+        da[0] = g if b != 0.0 else 0.0
+        return TO_LHS
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
     # OP_STEP, OP_POW_MASK: derivative 0.
+    return 0
+
+
+cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
+    """Apply the chain rule of node i (op `op`, operands `lhs` and `rhs`) to the
+    arena's grads: op_chain's contributions, the first operand's first (they
+    may be one node: x * x)."""
+    cdef double da = 0.0, db = 0.0
+    cdef int to = op_chain(op, node_data[lhs], node_data[rhs], node_data[i], node_grad[i],
+                           &da, &db)
+    if to & TO_LHS:
+        node_grad[lhs] += da
+    if to & TO_RHS:
+        node_grad[rhs] += db
 
 
 cdef int op_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_t* adj,
