@@ -843,8 +843,8 @@ def test_every_handle_above_a_custom_op_is_a_custom_value(baseline):
     assert mid.grad == 1.0 and const.grad == 1.0
 
 
-# Each replacement is made on the class, as user code may; the core must neither
-# call it to make its own objects nor trust what it returns.
+# Each replacement is made on the class (or the core module), as user code may;
+# the core must neither call it to make its own objects nor trust what it returns.
 CLASS_REPLACEMENTS = {
     "Value.__new__ returns a float": """
         class Proxy(float):
@@ -872,6 +872,13 @@ CLASS_REPLACEMENTS = {
         def undo():
             del CustomValue.__new__
             assert (held.data, held._op, held._prev) == (5.0, 'held', set()), held
+        """,
+    "the module's name CustomValue is a float": """
+        import autograd._core as core
+        core.CustomValue = float
+        made = Value(3.0, (x,), 'made')     # its type was chosen by that name
+        assert (type(made), made.data, made._op, made._prev) == (CustomValue, 3.0, 'made', {x})
+        undo = lambda: setattr(core, 'CustomValue', CustomValue)
         """,
 }
 

@@ -76,7 +76,8 @@ class CustomValue(Value):
 
 
 # The class object itself, for the core: the module's name `CustomValue` and the
-# class's `__new__` are user-writable, the C constructor is not.
+# class's `__new__` are user-writable (a float there made tp_new write a Value's
+# fields past a float's end), the C constructor is not.
 cdef type custom_value_type = CustomValue
 
 
@@ -136,7 +137,7 @@ cdef newfunc base_tp_new = (<PyTypeObject*>Value).tp_new
 
 cdef object value_tp_new(type t, PyObject* args, PyObject* kwds):
     if t is Value and makes_custom_op(<tuple>args, kwds):
-        t = CustomValue
+        t = custom_value_type
     return base_tp_new(t, args, kwds)
 
 

@@ -364,7 +364,7 @@ cdef class Value:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         cdef str exact_name = name if type(name) is str else str.__str__(name)
-        cdef bint custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
+        cdef bint custom = bool(children) or bool(_op) or isinstance(self, custom_value_type)
         if custom:
             if type(self) is Value:     # Value.__new__(Value).__init__(x, children)
                 raise TypeError("this Value was made as a plain Value, so it cannot become "
