@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from autograd import Graph, Value, ValueVector
+from autograd import CustomValue, Graph, Value, ValueVector, grad
 from autograd._core import _add_refs, graph_size
 from autograd.engine import dot
 from conftest import live, run_script
@@ -453,7 +453,8 @@ def test_refused_type_names_its_module():
 
 def test_out_of_memory_errors_have_messages():
     """The scratch buffers' MemoryErrors were empty. Runs the audit's reproducer's
-    scenario: a 10**7-node chain, then an address space too small for the sweep."""
+    scenario: a 10**7-node chain, then an address space too small for the sweep;
+    then grad()'s (second audit)."""
     proc = run_script("""
         import os, resource
         from autograd import Graph, Value, ValueVector
@@ -482,6 +483,44 @@ def test_out_of_memory_errors_have_messages():
             assert text.startswith('cannot allocate') and ' MB)' in text, (name, text)
         y.backward()
         assert x.grad == 1.0
+        print('ok')
+        """)
+    assert_clean_exit(proc)
+    # grad()'s own allocations (issue 18): its scratch, its saved grads. The limit
+    # rises from just above what the process uses until grad() gets through:
+    # every MemoryError on the way, the Graph's and grad()'s, has a message.
+    proc = run_script("""
+        import os, resource
+        from autograd import Value, grad
+        from autograd._core import arena_stats
+
+        def address_space():
+            with open('/proc/self/statm') as f:
+                return int(f.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+
+        x = Value(0.5)
+        y = x
+        for _ in range(1_000_000):
+            y = y * 1.0000001
+        y.backward()                    # the sweep's buffers exist; grad()'s do not
+        live = arena_stats()['live']
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        messages = []
+        for mb in range(2, 200, 2):
+            resource.setrlimit(resource.RLIMIT_AS, (address_space() + mb * 2**20, hard))
+            try:
+                (g,) = grad(y, x)
+                break
+            except MemoryError as e:
+                messages.append(str(e))
+            finally:
+                resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        else:
+            raise AssertionError('grad() never got through')
+        assert arena_stats()['live'] == live + 1
+        assert all(m.startswith('cannot allocate') and ' MB)' in m for m in messages), messages
+        assert any("grad() pass's scratch" in m for m in messages), messages
+        assert g.data == x.grad and grad(y, x, create_graph=True)[0].data == x.grad
         print('ok')
         """)
     assert_clean_exit(proc)
@@ -695,3 +734,291 @@ def test_live_values_keep_their_nodes_through_a_trim():
         print('ok')
         """)
     assert_clean_exit(proc)
+
+
+# =============================================================================
+# Second audit (issue 18): custom ops in gradient graphs, the core's own objects
+# =============================================================================
+
+def custom_square(a):
+    """micrograd's way of writing an op: out = a ** 2 with its own _backward."""
+    out = Value(a.data ** 2, (a,), 'sq')
+
+    def _backward():
+        a.grad += 2 * a.data * out.grad
+    out._backward = _backward
+    return out
+
+
+@pytest.mark.parametrize("weight", ["custom op", "op on a custom op", "second output"])
+def test_create_graph_refuses_a_weight_computed_by_a_custom_op(baseline, weight):
+    """The audit's wrong result: a custom op's Value as grad_outputs with
+    create_graph entered the gradient graph under plain nodes (no FLAG_MANAGED),
+    so backward() and grad() skipped its _backward (d(dy)/da 0 instead of 24),
+    and swept it without pins. Now refused, like a custom op in the outputs'
+    graph, naming the op; nothing is left behind."""
+    x = Value(3.0)
+    a = Value(2.0)
+    v = custom_square(a)
+    outs, weights = x * x, v
+    if weight == "op on a custom op":
+        weights = v * 1.0
+    elif weight == "second output":
+        outs, weights = [x * x, x * 2.0], [1.0, v]
+    before = live()
+    with pytest.raises(ValueError, match=r"grad_outputs\[\d\].*custom op 'sq'"):
+        grad(outs, x, grad_outputs=weights, create_graph=True)
+    assert live() == before
+    # as a number (the message's advice), or without create_graph, it works
+    w = weights[-1] if isinstance(weights, list) else weights
+    (dy,) = grad(outs, x, grad_outputs=[1.0, w.data] if isinstance(outs, list) else w.data,
+                 create_graph=True)
+    (dn,) = grad(outs, x, grad_outputs=weights)
+    expected = 6.0 * 4.0 if weight != "second output" else 6.0 + 2.0 * 4.0
+    assert dy.data == dn.data == expected
+    assert type(dy) is Value and dy._op != ''
+
+
+def test_unpinned_sweep_over_a_custom_grad_output_cannot_crash():
+    """The audit's crash (same root): grad() over such a gradient graph swept a
+    custom op without pinning; a finalizer run by the collector inside grad()
+    freed the chain under it. The scenario, for each of the first collections
+    inside grad(): it is refused before any graph is built."""
+    child = """
+        import gc, sys
+        from autograd import Value, grad
+        K = %d
+        x = Value(3.0)
+        y = x * x
+        v = Value(2.0, (), 'w')
+        v._backward = lambda: None
+        try:
+            (dy,) = grad(y, x, grad_outputs=v, create_graph=True)
+        except ValueError:
+            print('ok')
+            sys.exit(0)
+        big = Value(1.0)
+        for _ in range(300000):
+            big = big + 1.0
+        v._prev = (big,)
+        del big
+        fired = []
+        class Bomb:
+            def __init__(self, n):
+                self.n = n; self.me = self
+            def __del__(self):
+                if self.n > 0:
+                    Bomb(self.n - 1)
+                elif not fired:
+                    fired.append(1)
+                    v._prev = ()
+        Bomb(K)
+        gc.set_threshold(1)
+        try:
+            grad(dy, [x], allow_unused=True)
+        finally:
+            gc.set_threshold(700)
+        print('ok')
+        """
+    for k in range(4):
+        assert_clean_exit(run_script(child % k))
+
+
+def test_every_handle_above_a_custom_op_is_a_custom_value(baseline):
+    """FLAG_MANAGED marks every node above a custom op, and its handle is a
+    CustomValue, also one made later by `_prev` for a node whose handle died."""
+    x = Value(2.0)
+    c = custom_square(x)
+    made = [c * 2.0, 2.0 * c, c + x, x - c, -c, c ** 2, c.relu(), c.tanh(),
+            c * Fraction(1, 2), dot([c], [x], Value(1.0)), sum([c, x])]
+    assert all(type(r) is CustomValue for r in made), [type(r) for r in made]
+    r = (c * 3.0) + 1.0
+    del r.__dict__                  # its operands' Values go: their nodes stay
+    gc.collect()
+    (mid,) = [p for p in r._prev if p.data == 12.0]
+    assert type(mid) is CustomValue
+    (const,) = [p for p in r._prev if p.data == 1.0]
+    assert type(const) is Value
+    r.backward()
+    assert mid.grad == 1.0 and const.grad == 1.0
+
+
+# Each replacement is made on the class (or the core module), as user code may;
+# the core must neither call it to make its own objects nor trust what it returns.
+CLASS_REPLACEMENTS = {
+    "Value.__new__ returns a float": """
+        class Proxy(float):
+            pass
+        junk = struct.unpack('<d', struct.pack('<Q', 0x4000000010000000))[0]
+        def new(cls, *args, **kw):
+            if args and isinstance(args[0], (int, float)) and args[0] in (7.0, 0.5, 24.0):
+                return Proxy(junk)
+            return object.__new__(cls)
+        Value.__new__ = new
+        undo = lambda: delattr(Value, '__new__')
+        """,
+    "Value.__init__ does not bind": """
+        orig = Value.__init__
+        def init(self, data, *a, **k):
+            if data in (7.0, 0.5, 24.0):
+                return
+            orig(self, data, *a, **k)
+        Value.__init__ = init
+        undo = lambda: setattr(Value, '__init__', orig)
+        """,
+    "CustomValue.__new__ returns a held Value": """
+        held = Value(5.0, (), 'held')
+        CustomValue.__new__ = lambda cls, *a, **k: held
+        def undo():
+            del CustomValue.__new__
+            assert (held.data, held._op, held._prev) == (5.0, 'held', set()), held
+        """,
+    "the module's name CustomValue is a float": """
+        import autograd._core as core
+        core.CustomValue = float
+        made = Value(3.0, (x,), 'made')     # its type was chosen by that name
+        assert (type(made), made.data, made._op, made._prev) == (CustomValue, 3.0, 'made', {x})
+        undo = lambda: setattr(core, 'CustomValue', CustomValue)
+        """,
+}
+
+
+@pytest.mark.parametrize("replacement", sorted(CLASS_REPLACEMENTS))
+def test_core_makes_its_own_values(replacement):
+    """The audit's crash and wrong result: an op between a custom op and a number
+    made the number's leaf with the public Value(...) (and the result with
+    CustomValue.__new__) and used what came back unchecked: a garbage node
+    index (SIGSEGV), the null node as an operand (a wrong grad, a write into
+    it), or a Value the user holds overwritten. grad()'s results and copies
+    of leaves were made the same way."""
+    proc = run_script(textwrap.dedent("""
+        import copy, pickle, struct
+        from autograd import CustomValue, Value, grad
+        x = Value(2.0)
+        c = Value(2.0, (x,), 'id')
+        def bw():
+            x.grad += c.grad
+        c._backward = bw
+        y = x * 3.0
+        leaf = Value(0.5)
+        leaf.grad = 1.5
+        """) + textwrap.dedent(CLASS_REPLACEMENTS[replacement]) + textwrap.dedent("""
+        try:
+            results = [c * 7.0, 7.0 * c, c + 7.0, c ** 7.0, 7.0 - c]
+            (g,) = grad(y, x, grad_outputs=8.0)           # 24.0: a new leaf
+            copies = [copy.copy(leaf), copy.deepcopy(leaf), pickle.loads(pickle.dumps(leaf))]
+        finally:
+            undo()
+        assert [r.data for r in results] == [14.0, 14.0, 9.0, 128.0, 5.0]
+        for r in results:
+            assert type(r) is CustomValue
+            # (the exponent of ** 7.0 is hidden, as in micrograd)
+            assert sorted(p.data for p in r._prev) == ([2.0] if r._op == '**7.0' else
+                                                       [2.0, 7.0]), r._prev
+        results[0].backward()
+        assert x.grad == 7.0, x.grad
+        assert (type(g), g.data, g._prev) == (Value, 24.0, set())
+        for v in copies:
+            assert (type(v), v.data, v.grad) == (Value, 0.5, 1.5)
+        assert Value.__new__(Value).grad == 0.0          # the null node is untouched
+        print('ok')
+        """))
+    assert_clean_exit(proc)
+
+
+@pytest.mark.parametrize("make", ["leaf", "op", "custom op"])
+@pytest.mark.parametrize("attr", ["data", "grad", "_op", "name", "label", "_prev",
+                                  "_backward"])
+def test_deleting_a_value_property_is_an_attribute_error(baseline, make, attr):
+    """`del v.data` said NotImplementedError: __del__ (Cython's default)."""
+    x = Value(1.5, name='x')
+    v = {"leaf": x, "op": x * 2.0, "custom op": custom_square(x)}[make]
+    before = (v.data, v.grad, v._op, v.name, v._prev)
+    with pytest.raises(AttributeError, match=rf"property '{attr}' of '{type(v).__name__}' "
+                                             "object has no deleter"):
+        delattr(v, attr)
+    assert (v.data, v.grad, v._op, v.name, v._prev) == before
+    v.color = 'red'                 # instance attributes are deleted as before
+    del v.color
+    assert not hasattr(v, 'color')
+
+
+def test_micrograd_runner_m_binds_builtins_to_the_module(tmp_path):
+    """`python -m autograd.micrograd -m module` ran the module with __builtins__
+    bound to the builtins dict; `python -m module` binds the module."""
+    import subprocess
+    import sys
+    (tmp_path / "uses_builtins.py").write_text(
+        "print(type(__builtins__).__name__, __builtins__.len([1, 2]))\n")
+    runs = [subprocess.run([sys.executable, *runner, "-m", "uses_builtins"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+            for runner in ([], ["-m", "autograd.micrograd"])]
+    for proc in runs:
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "module 2\n", ""), proc
+
+
+# grad()'s scratch is shared by passes and cleared entry by entry: a pass that
+# leaves a bit behind would change the next pass's numbers.
+
+def reference_grads(root, xs):
+    """backward()'s numbers, from a fresh copy of nothing: grads zeroed first."""
+    for v in topo_of(root):
+        v.grad = 0.0
+    root.backward()
+    return [v.grad for v in xs]
+
+
+def topo_of(root):
+    seen, stack, out = set(), [root], []
+    while stack:
+        v = stack.pop()
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+            stack.extend(v._prev)
+    return out
+
+
+def test_grad_scratch_is_clean_after_every_pass(baseline):
+    """Inputs outside the graph, a refused input, a refused custom op, several
+    outputs: each pass clears what it set, and later passes (with and without
+    create_graph) give backward()'s numbers bit for bit."""
+    xs = [Value(0.3 * k + 0.1) for k in range(5)]
+    outer = sum(xs[k] * xs[(k + 1) % 5] for k in range(5)).tanh() * xs[0]
+    inner = (xs[1] * xs[2] + xs[3]).exp()
+    expected = reference_grads(outer, xs)
+    for _ in range(2):
+        grad(inner, xs, allow_unused=True)                       # xs[0], xs[4] outside
+        grad([inner, outer], xs, grad_outputs=[2.0, None], create_graph=True)
+        with pytest.raises(ValueError, match="not in the graph"):
+            grad(inner, xs[0])
+        c = custom_square(inner)
+        with pytest.raises(ValueError, match="custom op 'sq'"):
+            grad(c, xs, create_graph=True, allow_unused=True)
+        assert [g.data for g in grad(outer, xs)] == expected
+        dys = grad(outer, xs, create_graph=True)
+        assert [g.data for g in dys] == expected
+        # the graph of one of them, differentiated again, has every input too
+        assert [g.data for g in grad(dys[2], xs)] == reference_grads(dys[2], xs)
+
+
+def test_grad_inside_grad_gets_scratch_of_its_own(baseline):
+    """A custom op's _backward that calls grad() (and one that raises) while an
+    outer grad() holds the shared scratch: both give the right numbers."""
+    x = Value(1.5)
+    y = x * x * x
+    inner_results = []
+    a = Value(0.7)
+    out = Value(a.data * 2.0, (a,), 'twice')
+
+    def _backward():
+        (g,) = grad(y, x, create_graph=True)           # 3 x**2, while the outer runs
+        (h,) = grad(g, x)                              # 6 x
+        inner_results.append((g.data, h.data))
+        a.grad += 2.0 * out.grad
+    out._backward = _backward
+    loss = out * y
+    ga, gx = grad(loss, [a, x])
+    assert (ga.data, gx.data) == (2.0 * y.data, out.data * 3 * 1.5 ** 2)
+    assert inner_results == [(3 * 1.5 ** 2, 6 * 1.5)]
+    assert [g.data for g in grad(y, x)] == [3 * 1.5 ** 2]

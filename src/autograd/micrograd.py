@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args[0] == "-m":
             sys.argv = args[1:]
-            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+            # __builtins__ the module, as `python -m` binds it (exec would put the dict)
+            runpy.run_module(args[1], {"__builtins__": sys.modules["builtins"]},
+                             run_name="__main__", alter_sys=True)
         else:
             sys.argv = args
             _run_script(args[0])

@@ -383,6 +383,7 @@ cdef void arena_trim(bint full) noexcept:
         start = 0
     if not sweep_busy:
         drop_scratch_buffers()
+    drop_grad_scratch()
 
 
 def graph_size(Value root not None):

@@ -23,6 +23,65 @@ cdef enum:
 # Most nodes op_emit makes for one op (a ** b: 5 for each operand, 1 to add each).
 cdef Py_ssize_t EMIT_MAX = 12
 
+# A grad pass's scratch, indexed by node as the arena is: each node's `state`
+# bits and, with create_graph, its adjoint `adj` (0: none yet). All zero between
+# passes: a pass clears the entries it set (its order's nodes and its inputs),
+# so that it costs O(its graph); a calloc of the arena's size per pass made a
+# small grad() pay for the largest graph the process had held. Kept from one
+# pass to the next, as the sweep's buffers, and dropped with them when the
+# arena shrinks below it. A grad() that starts while another one runs (from a
+# custom op's _backward or a finalizer) gets zeroed arrays of its own.
+cdef node_t* grad_scratch = NULL    # grad_scratch_cap adjoints, then as many state bytes
+cdef Py_ssize_t grad_scratch_cap = 0
+cdef bint grad_busy = False
+
+
+cdef void* take_grad_scratch(Py_ssize_t* cap, bint* shared) except NULL:
+    """Zeroed scratch for a pass over the nodes below n_used: cap[0] adjoints,
+    then cap[0] state bytes. Give it back with give_back_grad_scratch."""
+    global grad_scratch, grad_scratch_cap, grad_busy
+    cdef Py_ssize_t n = n_used
+    cdef void* block
+    if grad_busy:                       # a pass inside a pass: its own arrays
+        block = calloc(n, sizeof(node_t) + 1)
+        if block == NULL:
+            raise_no_memory("a grad() pass's scratch", n, sizeof(node_t) + 1)
+        cap[0] = n
+        shared[0] = False
+        return block
+    if grad_scratch_cap < n:
+        # all zero: nothing to keep; the arena's capacity, so that it grows as rarely
+        free(grad_scratch)
+        grad_scratch = NULL
+        grad_scratch_cap = 0
+        block = calloc(capacity, sizeof(node_t) + 1)
+        if block == NULL:
+            raise_no_memory("a grad() pass's scratch", capacity, sizeof(node_t) + 1)
+        grad_scratch = <node_t*>block
+        grad_scratch_cap = capacity
+    grad_busy = True
+    cap[0] = grad_scratch_cap
+    shared[0] = True
+    return grad_scratch
+
+
+cdef void give_back_grad_scratch(void* block, bint shared) noexcept:
+    """The end of a pass; its entries are all zero again."""
+    global grad_busy
+    if shared:
+        grad_busy = False
+    else:
+        free(block)
+
+
+cdef void drop_grad_scratch() noexcept:
+    """Free the shared scratch when it is larger than the arena (arena_trim)."""
+    global grad_scratch, grad_scratch_cap
+    if grad_scratch_cap > capacity and not grad_busy:
+        free(grad_scratch)
+        grad_scratch = NULL
+        grad_scratch_cap = 0
+
 
 cdef inline node_t emit(uint8_t op, node_t a, node_t b, int take,
                         uint8_t flags=0) except 0:
@@ -124,8 +183,9 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
     ------
     ValueError
         An input is not in the outputs' graph (without `allow_unused`); with
-        `create_graph`, the graph has a custom op, whose Python ``_backward``
-        adds numbers, not Values, so it cannot be differentiated again.
+        `create_graph`, the graph has a custom op, or a Value of `grad_outputs`
+        is computed by one: its Python ``_backward`` adds numbers, not Values,
+        so it cannot be differentiated again.
 
     Notes
     -----
@@ -152,7 +212,13 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
     cdef node_t root = (<Value>outs[0]).idx, t
     cdef uint8_t managed = 0
     cdef uint8_t* state = NULL
+    cdef node_t* adj = NULL
+    cdef void* scratch = NULL
+    cdef Py_ssize_t scratch_cap = 0
+    cdef bint shared = False
     cdef Graph g = Graph.__new__(Graph)
+    if create_graph:
+        refuse_custom_weights(weights)
     if n_out > 1:
         # one root for the sweep: a chain of temporary ADD nodes over the outputs
         for j in range(n_out):
@@ -165,9 +231,9 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
             root = t
     try:
         g.record(root, False)           # pins the nodes if a custom op's code will run
-        state = <uint8_t*>calloc(n_used, 1)
-        if state == NULL:
-            raise MemoryError()
+        scratch = take_grad_scratch(&scratch_cap, &shared)
+        adj = <node_t*>scratch
+        state = <uint8_t*>(adj + scratch_cap)
         t = root
         for j in range(n_out - 1):
             state[t] |= ST_JOIN
@@ -187,13 +253,41 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
                     f"create_graph=True cannot differentiate through custom op "
                     f"{custom_op_name(g)!r}: its _backward adds numbers to .grad, not "
                     "Values. Build it from built-in ops, or use create_graph=False")
-            return tuple(grad_graph(g, state, outs, ins, weights))
+            return tuple(grad_graph(g, state, adj, outs, ins, weights))
         return tuple(grad_numbers(g, state, outs, ins, weights))
     finally:
-        free(state)
+        if scratch != NULL:
+            # grad_graph zeroed the adjoints it set; the state bits are set on
+            # the order's nodes and the inputs only
+            for k in range(g.size):
+                state[g.order[k]] = 0
+            for x in ins:
+                state[(<Value>x).idx] = 0
+            give_back_grad_scratch(scratch, shared)
         g.release()
         if n_out > 1:
             node_decref(root)
+
+
+cdef int refuse_custom_weights(list weights) except -1:
+    """create_graph builds each Value weight into the gradient graph under
+    built-in ops, which cannot run a custom op's Python _backward (nor keep its
+    Value alive): a weight computed by one is refused, as a custom op in the
+    outputs' graph is."""
+    cdef Py_ssize_t k
+    cdef Graph g
+    for k in range(len(weights)):
+        w = weights[k]
+        if isinstance(w, Value) and arena[(<Value>w).idx].flags & FLAG_MANAGED:
+            g = Graph.__new__(Graph)
+            g.record((<Value>w).idx, False)
+            raise ValueError(
+                f"create_graph=True cannot build grad_outputs[{k}] into the gradient "
+                f"graph: it is computed by custom op {custom_op_name(g)!r}, whose "
+                "_backward adds numbers to .grad, not Values. Pass its number (.data) "
+                "to use it as a constant, build it from built-in ops, or use "
+                "create_graph=False")
+    return 0
 
 
 cdef str custom_op_name(Graph g):
@@ -213,7 +307,7 @@ cdef list grad_numbers(Graph g, uint8_t* state, list outs, list ins, list weight
     cdef node_t i
     cdef double* saved = <double*>malloc((n if n else 1) * sizeof(double))
     if saved == NULL:
-        raise MemoryError()
+        raise_no_memory("a grad() pass's saved grads", n, sizeof(double))
     # the join nodes carry no chain rule of the user's graph: out of the steps
     for k in range(g.n_steps):
         if not state[g.steps[k].out] & ST_JOIN:
@@ -236,19 +330,17 @@ cdef list grad_numbers(Graph g, uint8_t* state, list outs, list ins, list weight
         for k in range(n):
             node_grad[g.order[k]] = saved[k]
         free(saved)
-    return [Value(numbers[k]) if found[k] else None for k in range(len(ins))]
+    return [new_leaf(numbers[k]) if found[k] else None for k in range(len(ins))]
 
 
-cdef list grad_graph(Graph g, uint8_t* state, list outs, list ins, list weights):
+cdef list grad_graph(Graph g, uint8_t* state, node_t* adj, list outs, list ins, list weights):
     """grad() with create_graph: the adjoints as nodes, built by op_emit in the
-    reverse order (no Python runs: the graph has no custom op)."""
+    reverse order (no Python runs: the graph has no custom op, the weights are
+    plain). `adj` is zero on entry and on return."""
     cdef Py_ssize_t n = g.size, k
     cdef node_t* order = g.order
     cdef node_t i, gi, lhs, rhs, one = 0
     cdef uint8_t op, s
-    cdef node_t* adj = <node_t*>calloc(n_used, sizeof(node_t))
-    if adj == NULL:
-        raise MemoryError()
     # which adjoints are wanted: those of nodes with an input at or below them
     for k in range(n):
         i = order[k]
@@ -302,5 +394,4 @@ cdef list grad_graph(Graph g, uint8_t* state, list outs, list ins, list weights)
                 node_decref(adj[i])
                 adj[i] = 0
         node_decref(one)
-        free(adj)
     return results

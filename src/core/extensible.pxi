@@ -59,8 +59,9 @@ autograd_save_ops(<PyTypeObject*>Value)
 
 def _leaf(data, grad, name):
     """Rebuild a pickled or copied leaf."""
-    v = Value(data, name=name)
+    v = new_leaf(to_double(data, "data"))     # not Value(...): user code may replace it
     v.grad = grad
+    v.name = name
     return v
 
 
@@ -72,6 +73,12 @@ class CustomValue(Value):
     ``Value(data, _children, _op)`` returns one; so does any built-in op with a
     CustomValue operand.
     """
+
+
+# The class object itself, for the core: the module's name `CustomValue` and the
+# class's `__new__` are user-writable (a float there made tp_new write a Value's
+# fields past a float's end), the C constructor is not.
+cdef type custom_value_type = CustomValue
 
 
 cdef dict NO_STATE = {}
@@ -130,7 +137,7 @@ cdef newfunc base_tp_new = (<PyTypeObject*>Value).tp_new
 
 cdef object value_tp_new(type t, PyObject* args, PyObject* kwds):
     if t is Value and makes_custom_op(<tuple>args, kwds):
-        t = CustomValue
+        t = custom_value_type
     return base_tp_new(t, args, kwds)
 
 
@@ -150,23 +157,25 @@ cdef object value_vectorcall(object t, PyObject** args, size_t nargsf, PyObject*
     tuple, no tp_new, no __init__); any other call is type.__call__'s, as before."""
     cdef Py_ssize_t n = autograd_nargs(nargsf), k
     cdef double x
-    cdef Value out
     if (t is Value and n == 1 and kwnames == NULL and is_plain_number(<object>args[0])
             and autograd_tp_init(<PyTypeObject*>Value) == value_tp_init   # no Value.__init__ = f,
             and <void*>(<PyTypeObject*>Value).tp_new == value_tp_new_slot):   # no Value.__new__ = f
         x = plain_to_double(<object>args[0])
-        # the object first: allocating it may run the collector (if Value is a GC
-        # type), whose finalizers may free nodes and move the arena
-        out = new_value()
-        out.idx = node_alloc(OP_LEAF, x, 0, 0, 0)
-        handles[out.idx] = <PyObject*>out
-        return out
+        return new_leaf(x)
     cdef Py_ssize_t nkw = len(<tuple>kwnames) if kwnames != NULL else 0
     pos = tuple([<object>args[k] for k in range(n)])
     if nkw == 0:
         return autograd_type_call(t, pos, NULL)
     kw = {(<tuple>kwnames)[k]: <object>args[n + k] for k in range(nkw)}
     return autograd_type_call(t, pos, <PyObject*>kw)
+
+
+cdef Value new_custom_value():
+    """A new CustomValue, without a node yet and without attributes, made by the
+    type's C constructor as new_value() makes a Value (not by
+    ``CustomValue.__new__``, which code can replace). It is a GC type: making it
+    may run the collector, and with it any finalizer."""
+    return <Value>base_tp_new(custom_value_type, <PyObject*>(), NULL)
 
 
 (<PyTypeObject*>Value).tp_new = <newfunc>value_tp_new

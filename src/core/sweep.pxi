@@ -156,6 +156,13 @@ cdef Py_ssize_t sweep_into(node_t** stack_buf, Py_ssize_t* stack_cap_ptr, node_t
             node = &arena[i]
             node.mark = mark
             if node.op == OP_CUSTOM:
+                if not pin:
+                    # FLAG_MANAGED marks every node above a custom op, and a sweep
+                    # from a managed root pins: reaching one here is a bug of the
+                    # core, which its children's lookup (user code) could make a
+                    # use-after-free
+                    raise SystemError(f"autograd core: custom op node {i} is below a "
+                                      "node without FLAG_MANAGED")
                 stack[top - 1] = ~i
                 kids = sweep_children(i)    # may create the __dict__: the collector may run
                 if sweep_number != mark:

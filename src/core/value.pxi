@@ -39,12 +39,23 @@ cdef inline Value new_value():
     return Value.__new__(Value)
 
 
+cdef inline Value new_leaf(double x):
+    """A new exact Value on a new leaf node, what ``Value(x)`` makes, made without
+    calling ``Value.__new__`` or ``Value.__init__`` (class attributes that user
+    code can replace: the core never trusts what they return)."""
+    cdef Value out = new_value()    # first: it may run the collector
+    out.idx = node_alloc(OP_LEAF, x, 0, 0, 0)
+    handles[out.idx] = <PyObject*>out
+    return out
+
+
 cdef inline Value handle_of(node_t i):
-    """The live Value of node i, made if it has none: at most one per node."""
+    """The live Value of node i, made if it has none: at most one per node; a
+    CustomValue for a node above a custom op, as the op that made it gives."""
     cdef PyObject* h = live_handle(i)
     if h != NULL:
         return <Value>h
-    cdef Value v = new_value()
+    cdef Value v = new_custom_value() if arena[i].flags & FLAG_MANAGED else new_value()
     # a Value is a GC type: making one may run the cycle collector, whose
     # finalizers may have made node i a handle meanwhile (the caller keeps i alive)
     h = live_handle(i)
@@ -124,6 +135,12 @@ cdef int raise_uninitialised() except -1:
                      "(a subclass's __init__ must call super().__init__)")
 
 
+cdef int refuse_delete(Value v, str name) except -1:
+    """`del v.data` and the like: what Python says for a property without a
+    deleter (Cython's default says NotImplementedError: __del__)."""
+    raise AttributeError(f"property {name!r} of {type(v).__name__!r} object has no deleter")
+
+
 cdef inline object binary_op(uint8_t op, Value v, object other, bint other_first):
     """`v op other` (or `other op v`): the fast path for a plain Value or a plain
     number operand (float, int, bool: a constant leaf) with no custom op below;
@@ -193,18 +210,35 @@ cdef inline object unary_op(uint8_t op, Value v):
 
 cdef object make_managed_result(uint8_t op, double data, object a, object b, uint8_t flags):
     """The CustomValue result of `a op b` (data computed already); a number operand
-    comes as the float it was converted to, so that it is converted only once."""
-    if not isinstance(a, Value):
-        a = Value(a)
-    if b is not None and not isinstance(b, Value):
-        b = Value(b)
-    cdef node_t ib = (<Value>b).idx if b is not None else 0
+    comes as the float it was converted to, so that it is converted only once.
+
+    Made as binary_op makes its result: the constant's leaf by node_alloc, the
+    object by the type's C constructor. Nothing user code can replace
+    (``Value.__new__``, ``Value.__init__``, ``CustomValue.__new__``) is called,
+    so nothing can hand the core an object of its choice."""
     # the object first: allocating a GC type may run the collector, which may
-    # free nodes and move the arena
-    cdef Value out = CustomValue.__new__(CustomValue)
-    out.idx = node_alloc(op, data, (<Value>a).idx, ib, flags | FLAG_MANAGED)
+    # free nodes and move the arena (a and b, held here, keep their nodes)
+    cdef Value out = new_custom_value()
+    cdef bint a_const = not isinstance(a, Value)
+    cdef bint b_const = b is not None and not isinstance(b, Value)
+    cdef node_t ia = 0 if a_const else (<Value>a).idx
+    cdef node_t ib = 0 if b is None or b_const else (<Value>b).idx
+    ensure_slots(1 + a_const + b_const)
+    if a_const:
+        ia = node_alloc(OP_LEAF, <double>a, 0, 0, 0)
+    if b_const:
+        ib = node_alloc(OP_LEAF, <double>b, 0, 0, 0)
+    out.idx = node_alloc(op, data, ia, ib, flags | FLAG_MANAGED)
     handles[out.idx] = <PyObject*>out
-    autograd_get_dict(out, NULL)["_children"] = (a,) if b is None else (a, b)
+    # the constants' creation references now belong to the result
+    if a_const:
+        arena[ia].refs -= 1
+    if b_const:
+        arena[ib].refs -= 1
+    # the Value operands, where the cycle collector sees them (a constant is a
+    # plain leaf, held by the node)
+    autograd_get_dict(out, NULL)["_children"] = (
+        (b,) if a_const else (a,) if b is None or b_const else (a, b))
     return out
 
 
@@ -330,7 +364,7 @@ cdef class Value:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         cdef str exact_name = name if type(name) is str else str.__str__(name)
-        cdef bint custom = bool(children) or bool(_op) or isinstance(self, CustomValue)
+        cdef bint custom = bool(children) or bool(_op) or isinstance(self, custom_value_type)
         if custom:
             if type(self) is Value:     # Value.__new__(Value).__init__(x, children)
                 raise TypeError("this Value was made as a plain Value, so it cannot become "
@@ -370,6 +404,10 @@ cdef class Value:
             raise_uninitialised()
         node_data[self.idx] = x
 
+    @data.deleter
+    def data(self):
+        refuse_delete(self, "data")
+
     @property
     def grad(self):
         """d(root)/d(self) after ``root.backward()``; accumulates, as in micrograd."""
@@ -381,6 +419,10 @@ cdef class Value:
         if self.idx == 0:
             raise_uninitialised()
         node_grad[self.idx] = x
+
+    @grad.deleter
+    def grad(self):
+        refuse_delete(self, "grad")
 
     @property
     def name(self):
@@ -403,6 +445,10 @@ cdef class Value:
             del names[self.idx]
             arena[self.idx].flags &= ~FLAG_NAMED
 
+    @name.deleter
+    def name(self):
+        refuse_delete(self, "name")
+
     @property
     def label(self):
         """Alias of ``name`` (the spelling of micrograd's lecture notebooks)."""
@@ -411,6 +457,10 @@ cdef class Value:
     @label.setter
     def label(self, value):
         self.name = value
+
+    @label.deleter
+    def label(self):
+        refuse_delete(self, "label")
 
     @property
     def _op(self):
@@ -439,6 +489,10 @@ cdef class Value:
         # an exact str in a side table by node, as names (node_free_cascade pops it)
         op_labels[self.idx] = value if type(value) is str else str.__str__(value)
         arena[self.idx].flags |= FLAG_OP_LABEL
+
+    @_op.deleter
+    def _op(self):
+        refuse_delete(self, "_op")
 
     @property
     def _prev(self):
@@ -473,6 +527,10 @@ cdef class Value:
                 raise TypeError(f"_prev must hold Values, not {type(child).__name__}")
         autograd_get_dict(self, NULL)["_children"] = children
 
+    @_prev.deleter
+    def _prev(self):
+        refuse_delete(self, "_prev")
+
     @property
     def _backward(self):
         """Apply this Value's local chain rule once (what ``backward()`` runs per node).
@@ -495,6 +553,10 @@ cdef class Value:
             raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
         autograd_get_dict(self, NULL)["_backward"] = fn
         arena[self.idx].flags |= FLAG_HOOK
+
+    @_backward.deleter
+    def _backward(self):
+        refuse_delete(self, "_backward")
 
     def __repr__(self):
         return f"Value(data={node_data[self.idx]}, grad={node_grad[self.idx]})"
