@@ -94,29 +94,31 @@ def test_the_typed_user_script_runs(tmp_path):
     assert done.stdout.strip() == "ok"
 
 
-# -- conftest's requires/require: skip with a hint, fail under CI ------------------
+# -- conftest's requires/require: skip with a hint, fail when its switch is on --------
 
 @pytest.fixture
 def missing(monkeypatch):
-    """A requirement that is never available."""
-    monkeypatch.setitem(REQUIREMENTS, "missing", (lambda: False, "install it with X"))
+    """A requirement that is never available, forced by the switch ARENAGRAD_TEST_X."""
+    monkeypatch.setitem(REQUIREMENTS, "missing",
+                        (lambda: False, "install it with X", "ARENAGRAD_TEST_X"))
 
 
 def test_require_skips_with_the_hint(missing, monkeypatch):
-    monkeypatch.setattr("conftest.IN_CI", False)
+    monkeypatch.delenv("ARENAGRAD_TEST_X", raising=False)
+    monkeypatch.setenv("CI", "true")        # not this requirement's switch
     with pytest.raises(pytest.skip.Exception, match="install it with X"):
         require("missing")
 
 
-def test_require_fails_under_ci(missing, monkeypatch):
-    monkeypatch.setattr("conftest.IN_CI", True)
-    with pytest.raises(pytest.fail.Exception, match="CI=true.*install it with X"):
+def test_require_fails_when_its_switch_is_on(missing, monkeypatch):
+    monkeypatch.setenv("ARENAGRAD_TEST_X", "1")
+    with pytest.raises(pytest.fail.Exception, match="ARENAGRAD_TEST_X=1.*install it with X"):
         require("missing")
 
 
 def test_require_passes_what_is_there(monkeypatch):
-    monkeypatch.setitem(REQUIREMENTS, "present", (lambda: True, "never shown"))
-    monkeypatch.setattr("conftest.IN_CI", True)
+    monkeypatch.setitem(REQUIREMENTS, "present", (lambda: True, "never shown", "CI"))
+    monkeypatch.setenv("CI", "true")
     assert require("present") is None
 
 
@@ -125,8 +127,15 @@ def test_require_refuses_an_unknown_name():
         require("no such requirement")
 
 
+def test_the_switches_of_dot_torch_and_psutil():
+    """CI=true forces what every CI installs; torch has a switch of its own (.ci/run
+    sets it), so the wheels' test runs, which have no torch, skip its tests."""
+    assert {name: switch for name, (_, _, switch) in REQUIREMENTS.items()} == \
+        {"dot": "CI", "torch": "ARENAGRAD_REQUIRE_TORCH", "psutil": "CI"}
+
+
 def test_dot_requirement_looks_on_path(monkeypatch):
-    available, hint = REQUIREMENTS["dot"]
+    available, hint, _ = REQUIREMENTS["dot"]
     monkeypatch.setenv("PATH", "")
     assert available() is False
     assert "apt-get install graphviz" in hint and "brew install graphviz" in hint
