@@ -252,6 +252,9 @@ def close():
 # a missing requirement fails the test, since a skipped test there never ran.
 #   CI=true                     Graphviz's `dot` and psutil (every CI installs them:
 #                               the workflow's runners and containers, .ci/run)
+#   CI=true                     also matplotlib (the demo's picture), except where
+#                               ARENAGRAD_TEST_WITHOUT=matplotlib says the platform has
+#                               no wheel of it (cibuildwheel's musllinux aarch64 tests)
 #   ARENAGRAD_REQUIRE_TORCH=1   torch, for the differential tests against torch float64
 #                               (set by .ci/run and .ci/sanitize; the wheels' test runs
 #                               have no torch on most platforms, so they skip those)
@@ -281,7 +284,17 @@ REQUIREMENTS = {
     "psutil": (_importable("psutil"),
                "psutil is not installed (it measures the process's memory); "
                "pip install psutil, or the `test` extra", "CI"),
+    "matplotlib": (_importable("matplotlib"),
+                   "matplotlib is not installed (the demo draws with it); "
+                   "pip install matplotlib, or the `test` extra", "CI"),
 }
+
+
+def exempted():
+    """The requirements ARENAGRAD_TEST_WITHOUT names (comma-separated): a platform
+    without a wheel of them, whose tests skip even under their switch."""
+    return {name.strip() for name in os.environ.get("ARENAGRAD_TEST_WITHOUT", "").split(",")
+            if name.strip()}
 
 
 def require(what):
@@ -290,6 +303,9 @@ def require(what):
     available, hint, switch = REQUIREMENTS[what]
     if available():
         return
+    if what in exempted():
+        pytest.skip(f"{hint} (ARENAGRAD_TEST_WITHOUT={os.environ['ARENAGRAD_TEST_WITHOUT']}: "
+                    "this platform has no wheel of it)")
     if switched_on(switch):
         pytest.fail(f"{switch}={os.environ[switch]}, so this test must run, but {hint}",
                     pytrace=False)

@@ -122,16 +122,23 @@ def test_require_passes_what_is_there(monkeypatch):
     assert require("present") is None
 
 
+def test_require_skips_what_the_platform_has_no_wheel_of(missing, monkeypatch):
+    monkeypatch.setenv("ARENAGRAD_TEST_X", "1")
+    monkeypatch.setenv("ARENAGRAD_TEST_WITHOUT", "matplotlib, missing")
+    with pytest.raises(pytest.skip.Exception, match="install it with X.*no wheel of it"):
+        require("missing")
+
+
 def test_require_refuses_an_unknown_name():
     with pytest.raises(KeyError):
         require("no such requirement")
 
 
-def test_the_switches_of_dot_torch_and_psutil():
+def test_the_switches_of_dot_torch_psutil_and_matplotlib():
     """CI=true forces what every CI installs; torch has a switch of its own (.ci/run
     sets it), so the wheels' test runs, which have no torch, skip its tests."""
     assert {name: switch for name, (_, _, switch) in REQUIREMENTS.items()} == \
-        {"dot": "CI", "torch": "ARENAGRAD_REQUIRE_TORCH", "psutil": "CI"}
+        {"dot": "CI", "torch": "ARENAGRAD_REQUIRE_TORCH", "psutil": "CI", "matplotlib": "CI"}
 
 
 def test_dot_requirement_looks_on_path(monkeypatch):
