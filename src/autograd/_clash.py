@@ -20,6 +20,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False       # typing is not imported at run time
+if TYPE_CHECKING:
+    import types
+
 REPAIR = "pip uninstall -y autograd arenagrad && pip install arenagrad"
 
 
@@ -53,7 +57,8 @@ def _caller_stacklevel() -> int:
     package: the user's `import` line (warnings.warn skips importlib's frames
     itself, so they are not counted)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None:
         name = frame.f_code.co_filename
         if not name.startswith("<frozen importlib"):
