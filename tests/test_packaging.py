@@ -98,6 +98,11 @@ def mixed_install(root, init_text, hips_version):
     return {"PYTHONPATH": str(site)}
 
 
+# the mixed site alone: without site-packages (-S), where the installed package (a
+# regular package) would win over the copy without __init__.py (a namespace portion)
+ISOLATED = "-S"
+
+
 HIPS_INIT = '"""HIPS autograd\'s __init__.py (a stand-in)."""\nfrom autograd.wrap_util import unary_to_nary\n'
 
 
@@ -110,7 +115,7 @@ def test_every_entry_point_warns_when_our_init_is_not_ours(tmp_path, case):
     fix = ("pip uninstall -y autograd arenagrad && pip install arenagrad" if hips
            else "pip install --force-reinstall arenagrad")
     for code in ["import autograd.engine", "import autograd.nn", "import autograd.micrograd"]:
-        done = python(code + "; print('ran')", env_extra=env, cwd=tmp_path)
+        done = python(code + "; print('ran')", ISOLATED, env_extra=env, cwd=tmp_path)
         assert done.returncode == 0, (code, done.stderr)
         assert done.stdout.strip() == "ran", (code, done.stdout)
         assert "UserWarning" in done.stderr and fix in done.stderr, (code, done.stderr)
@@ -119,18 +124,19 @@ def test_every_entry_point_warns_when_our_init_is_not_ours(tmp_path, case):
     # python -m autograd.micrograd script.py: the script runs, after the warning
     (tmp_path / "train.py").write_text("from micrograd.engine import Value\n"
                                        "print((Value(2.0) * 3).data)\n")
-    done = subprocess.run([sys.executable, "-m", "autograd.micrograd", "train.py"],
+    done = subprocess.run([sys.executable, ISOLATED, "-m", "autograd.micrograd", "train.py"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env=dict(__import__("os").environ, **env))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "6.0" and fix in done.stderr, done.stderr
     # `from autograd import Value` cannot be reached by our code: the error is Python's
-    done = python("from autograd import Value", env_extra=env, cwd=tmp_path)
+    done = python("from autograd import Value", ISOLATED, env_extra=env, cwd=tmp_path)
     assert "ImportError: cannot import name 'Value' from 'autograd'" in done.stderr
 
 
 def test_no_warning_from_the_engine_when_our_init_runs(tmp_path):
     done = python("import autograd.engine, autograd.nn, autograd.micrograd", "-W", "error",
+                  ISOLATED,
                   env_extra=mixed_install(tmp_path, (pathlib.Path(autograd.__file__)).read_text(),
                                           None), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
