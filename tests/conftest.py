@@ -243,41 +243,79 @@ def close():
 
 
 # ---------------------------------------------------------------------------
-# Tests that need something outside the test extra (Graphviz's `dot`, torch)
+# Tests that need something outside the test extra, or a facility of the platform
 # ---------------------------------------------------------------------------
 # Mark them ``@pytest.mark.requires("dot")`` (or a module with
-# ``pytestmark = pytest.mark.requires("torch")``), or call ``require("dot")`` in the
-# test. Without it they skip, saying how to install it; under CI=true they fail
-# instead: CI installs everything, and a skipped test there is a test that never ran.
+# ``pytestmark = pytest.mark.requires("dot")``), or call ``require("dot")`` in the
+# test. Without it they skip, saying why and how to install it (``pytest -rs`` lists
+# the reasons). Each requirement has a switch that forbids the skip: when it is set,
+# a missing requirement fails the test, since a skipped test there never ran.
+#   CI=true                     Graphviz's `dot` and psutil (every CI installs them:
+#                               the workflow's runners and containers, .ci/run)
+#   CI=true                     also matplotlib (the demo's picture), except where
+#                               ARENAGRAD_TEST_WITHOUT=matplotlib says the platform has
+#                               no wheel of it (cibuildwheel's musllinux aarch64 tests)
+#   ARENAGRAD_REQUIRE_TORCH=1   torch, for the differential tests against torch float64
+#                               (set by .ci/run and .ci/sanitize; the wheels' test runs
+#                               have no torch on most platforms, so they skip those)
+# A facility the platform itself lacks (reading a process's memory; capping the
+# address space, which macOS and Windows do not enforce) is never forced: the test
+# skips with the reason, whatever the switches say.
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+def switched_on(name):
+    """Is the environment switch `name` set (``1``, ``true`` or ``yes``)?"""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _importable(name):
+    return lambda: importlib.util.find_spec(name) is not None
+
 
 REQUIREMENTS = {
-    # name: (is it available?, what to do when it is not)
+    # name: (is it available?, what to do when it is not, the switch that forbids skipping)
     "dot": (lambda: shutil.which("dot") is not None,
             "Graphviz's `dot` program is not on PATH; install Graphviz: apt-get install "
             "graphviz (Debian, Ubuntu), brew install graphviz (macOS), winget install "
-            "graphviz (Windows), or conda install graphviz"),
-    "torch": (lambda: importlib.util.find_spec("torch") is not None,
-              "torch is not installed; pip install torch (a CPU build is enough)"),
+            "graphviz (Windows), or conda install graphviz", "CI"),
+    "torch": (_importable("torch"),
+              "torch is not installed; pip install torch (a CPU build is enough)",
+              "ARENAGRAD_REQUIRE_TORCH"),
+    "psutil": (_importable("psutil"),
+               "psutil is not installed (it measures the process's memory); "
+               "pip install psutil, or the `test` extra", "CI"),
+    "matplotlib": (_importable("matplotlib"),
+                   "matplotlib is not installed (the demo draws with it); "
+                   "pip install matplotlib, or the `test` extra", "CI"),
 }
+
+
+def exempted():
+    """The requirements ARENAGRAD_TEST_WITHOUT names (comma-separated): a platform
+    without a wheel of them, whose tests skip even under their switch."""
+    return {name.strip() for name in os.environ.get("ARENAGRAD_TEST_WITHOUT", "").split(",")
+            if name.strip()}
 
 
 def require(what):
     """Skip the calling test unless `what` (a key of REQUIREMENTS) is available;
-    fail instead of skipping when CI=true."""
-    available, hint = REQUIREMENTS[what]
+    fail instead of skipping when the requirement's switch is on."""
+    available, hint, switch = REQUIREMENTS[what]
     if available():
         return
-    if IN_CI:
-        pytest.fail(f"CI=true, so this test must run, but {hint}", pytrace=False)
+    if what in exempted():
+        pytest.skip(f"{hint} (ARENAGRAD_TEST_WITHOUT={os.environ['ARENAGRAD_TEST_WITHOUT']}: "
+                    "this platform has no wheel of it)")
+    if switched_on(switch):
+        pytest.fail(f"{switch}={os.environ[switch]}, so this test must run, but {hint}",
+                    pytrace=False)
     pytest.skip(hint)
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "requires(*names): the test needs each of conftest.REQUIREMENTS[name]; "
-        "skipped without it, failed without it when CI=true")
+        "skipped without it, failed without it when that requirement's switch is on")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -285,6 +323,76 @@ def pytest_runtest_setup(item):
     for mark in item.iter_markers("requires"):
         for what in mark.args:
             require(what)
+
+
+# Facilities of the platform: the tests that need them skip where they are missing.
+
+def _why_no_memory_reading():
+    require("psutil")
+    try:
+        import psutil
+        info = psutil.Process().memory_info()
+        assert info.rss > 0 and info.vms > 0, info
+    except Exception as e:      # psutil reads /proc on Linux: hidden in some sandboxes
+        return f"this platform does not give the process's memory to psutil ({e!r})"
+    return None
+
+
+# A fresh interpreter caps its address space 64 MiB above what it uses and asks for
+# 256 MiB: where the cap is enforced (Linux), that is a MemoryError.
+_ADDRESS_SPACE_PROBE = """
+import psutil, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (psutil.Process().memory_info().vms + 64 * 2**20, hard))
+try:
+    block = bytearray(256 * 2**20)
+except MemoryError:
+    print('enforced')
+else:
+    print('not enforced')
+"""
+
+
+def _why_no_address_space_cap():
+    reason = _why_no_memory_reading()
+    if reason:
+        return reason
+    try:
+        import resource
+        resource.RLIMIT_AS
+    except (ImportError, AttributeError) as e:
+        return f"this platform cannot cap a process's address space (resource.RLIMIT_AS: {e!r})"
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _ADDRESS_SPACE_PROBE],
+                          capture_output=True, text=True, timeout=60)
+    if done.stdout.strip() != "enforced":
+        return ("this platform does not enforce resource.RLIMIT_AS (a capped process "
+                f"could still allocate: {(done.stdout + done.stderr).strip()!r})")
+    return None
+
+
+_FACILITIES = {"memory": _why_no_memory_reading,
+               "address space cap": _why_no_address_space_cap}
+_facility_reasons = {}
+
+
+def require_facility(what):
+    """Skip the calling test, with the reason, unless the platform has `what`:
+    ``"memory"`` (the process's RSS and address space, through psutil) or
+    ``"address space cap"`` (``resource.RLIMIT_AS``, enforced). psutil itself is a
+    requirement (``require("psutil")``): missing, it fails the test under CI=true."""
+    if what not in _facility_reasons:
+        _facility_reasons[what] = _FACILITIES[what]()
+    reason = _facility_reasons[what]
+    if reason:
+        pytest.skip(reason)
+
+
+def rss_bytes():
+    """The process's resident set size (``require_facility("memory")`` first)."""
+    import psutil
+    return psutil.Process().memory_info().rss
 
 
 # =============================================================================

@@ -23,7 +23,7 @@ import pytest
 from autograd import CustomValue, Graph, Value, ValueVector, grad
 from autograd._core import _add_refs, graph_size
 from autograd.engine import dot
-from conftest import live, run_script
+from conftest import live, require_facility, run_script
 from conftest import assert_clean_exit as assert_exit
 
 
@@ -455,14 +455,14 @@ def test_out_of_memory_errors_have_messages():
     """The scratch buffers' MemoryErrors were empty. Runs the audit's reproducer's
     scenario: a 10**7-node chain, then an address space too small for the sweep;
     then grad()'s (second audit)."""
+    require_facility("address space cap")
     proc = run_script("""
-        import os, resource
+        import psutil, resource
         from autograd import Graph, Value, ValueVector
         from autograd._core import graph_size
 
         def address_space():
-            with open('/proc/self/statm') as f:
-                return int(f.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+            return psutil.Process().memory_info().vms
 
         x = Value(0.5)
         y = x
@@ -490,13 +490,12 @@ def test_out_of_memory_errors_have_messages():
     # rises from just above what the process uses until grad() gets through:
     # every MemoryError on the way, the Graph's and grad()'s, has a message.
     proc = run_script("""
-        import os, resource
+        import psutil, resource
         from autograd import Value, grad
         from autograd._core import arena_stats
 
         def address_space():
-            with open('/proc/self/statm') as f:
-                return int(f.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+            return psutil.Process().memory_info().vms
 
         x = Value(0.5)
         y = x
@@ -637,14 +636,14 @@ def test_one_pin_below_the_limit_is_taken(baseline, near_limit):
 
 def test_memory_is_given_back_after_a_huge_graph():
     """A 2*10**7-node graph kept ~1.1 GB of RSS for the rest of the session."""
+    require_facility("memory")
     proc = run_script("""
-        import os
+        import psutil
         from autograd import Value
         from autograd._core import arena_stats
 
         def rss_mb():
-            with open('/proc/self/statm') as f:
-                return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+            return psutil.Process().memory_info().rss / 2**20
 
         params = [Value(float(i)) for i in range(100)]    # low slots, still live after
         start = rss_mb()

@@ -55,7 +55,7 @@ def test_runs_and_reports(mode, request):
         assert "micrograd is not installed" in stdout
 
 
-@pytest.mark.requires("dot")
+@pytest.mark.requires("dot", "matplotlib")
 @pytest.mark.parametrize("mode", ["eager", "replay"])
 def test_writes_the_pictures(mode, request):
     out, _, _ = request.getfixturevalue(mode)

@@ -26,7 +26,7 @@ from micrograd.nn import MLP as MGMLP
 from autograd import CustomValue, Value, draw_dot
 from autograd._core import dot
 from autograd.nn import MLP
-from conftest import UNDER_SANITIZER, live
+from conftest import UNDER_SANITIZER, live, require_facility, rss_bytes
 
 NEEDS_310 = sys.version_info < (3, 10)
 
@@ -448,10 +448,7 @@ def test_copy_and_pickle_keep_a_leafs_attributes():
 def test_millions_of_values_with_attributes_leave_nothing(baseline):
     """Rounds of 500,000 Values with attributes, a third of them in cycles: after
     each round's gc.collect(), no live node and no growth of the process."""
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-
+    require_facility("memory")
     sizes = []
     for _ in range(4):
         keep = []
@@ -470,7 +467,7 @@ def test_millions_of_values_with_attributes_leave_nothing(baseline):
         del keep, a, b, c
         gc.collect()
         assert live() == baseline
-        sizes.append(rss())
+        sizes.append(rss_bytes())
     # the first round may leave allocator pools behind; later rounds reuse them
     # (under ASAN, RSS measures its quarantine, not us: the live counts above still hold)
     if not UNDER_SANITIZER:

@@ -24,7 +24,6 @@ A forward replay that raises leaves the nodes of its graph in an unspecified
 state: the model marks their data and grads unknown (None) until recomputed.
 """
 import ctypes
-import ctypes.util
 import gc
 import math
 import sys
@@ -39,7 +38,11 @@ from autograd import CustomValue, Graph, Value, ValueVector
 from autograd.engine import dot
 from autograd._core import arena_stats
 
-_libm = ctypes.CDLL(ctypes.util.find_library("m"))
+# The C library's pow and log, as the core calls them: on POSIX the symbols the
+# process already resolves (the libm our extension binds to; find_library("m") needs
+# ldconfig or a compiler on musl); on Windows the Universal C Runtime that MSVC's /MD
+# builds call (find_library("m") is None there).
+_libm = ctypes.CDLL("ucrtbase") if sys.platform == "win32" else ctypes.CDLL(None)
 _libm.pow.restype = _libm.log.restype = ctypes.c_double
 _libm.pow.argtypes = [ctypes.c_double, ctypes.c_double]
 _libm.log.argtypes = [ctypes.c_double]
