@@ -216,7 +216,8 @@ def plain_summary(bench, results_path):
     other = [(t, v) for t, v in graded if v != "PASS" and t not in ungraded]
     lines += ["", f"Checks and targets: {len(passed)} passed"
               + (f", {len(other)} not met" if other else "")
-              + (f", {len(ungraded)} speed targets left to the full run" if ungraded else "")
+              + (f", {len(ungraded)} speed target{'s' * (len(ungraded) != 1)} left to the "
+                 "full run" if ungraded else "")
               + "."]
     lines += [f"  - not met: {t[0]}: wanted {t[1]}, got {t[2]} ({v})" for t, v in other]
     lines += [f"  - {n}" for n in bench.notes]

@@ -221,7 +221,7 @@ def run(args, out_dir):
             bench.notes.append(f"workload {name} crashed: {tb.strip().splitlines()[-1]}")
             print(tb, file=sys.stderr)
         bench.log(f"== {name} done in {time.perf_counter() - t1:.1f}s")
-    bench.progress(f"done: {len(mods)} workloads", final=True)
+    bench.progress(f"done: {len(mods)} workload{'s' * (len(mods) != 1)}", final=True)
     snap1, load1 = report.cpu_snapshot(), os.getloadavg()
     wall = snap1[0] - snap0[0]
     others = (snap1[1] - snap0[1]) - (snap1[2] - snap0[2])
