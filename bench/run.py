@@ -219,7 +219,9 @@ def run(args, out_dir):
         except Exception:                   # noqa: BLE001 - keep going, report it
             tb = traceback.format_exc()
             bench.notes.append(f"workload {name} crashed: {tb.strip().splitlines()[-1]}")
-            print(tb, file=sys.stderr)
+            # on a terminal a quick run's progress line has no newline yet
+            print(("\n" if not bench.verbose and sys.stderr.isatty() else "") + tb,
+                  file=sys.stderr)
         bench.log(f"== {name} done in {time.perf_counter() - t1:.1f}s")
     bench.progress(f"done: {len(mods)} workload{'s' * (len(mods) != 1)}", final=True)
     snap1, load1 = report.cpu_snapshot(), os.getloadavg()
