@@ -84,18 +84,12 @@ def load(ref="main"):
     name = f"{pkg}._core"
     if name in sys.modules:
         return sys.modules[name]
-    # keyed by the flags too: a change of setup.py's flags rebuilds the old core with them
-    import hashlib
-    flags_key = hashlib.sha1(repr(release_cflags()).encode()).hexdigest()[:8]
-    root = os.path.join(CACHE, f"{commit[:12]}-{flags_key}")
-    built = [f for f in os.listdir(os.path.join(root, "autograd"))
-             if f.startswith("_core.") and f.endswith((".so", ".pyd"))] \
-        if os.path.isdir(os.path.join(root, "autograd")) else []
+    root = _cache_root(commit)
+    built = _built(root)
     if not built:
         shutil.rmtree(root, ignore_errors=True)     # a stale or half-made cache entry
         _build(commit, pkg, root)
-        built = [f for f in os.listdir(os.path.join(root, "autograd"))
-                 if f.startswith("_core.") and f.endswith((".so", ".pyd"))]
+        built = _built(root)
     # compiled as autograd._core (the core's C names derive from its module name),
     # imported under a name of its own beside the installed autograd._core
     spec = importlib.util.spec_from_file_location(name, os.path.join(root, "autograd", built[0]))
@@ -105,6 +99,30 @@ def load(ref="main"):
     mod.__baseline_ref__ = ref
     mod.__baseline_commit__ = commit
     return mod
+
+
+def _cache_root(commit):
+    # keyed by the flags too: a change of setup.py's flags rebuilds the old core with them
+    import hashlib
+    flags_key = hashlib.sha1(repr(release_cflags()).encode()).hexdigest()[:8]
+    return os.path.join(CACHE, f"{commit[:12]}-{flags_key}")
+
+
+def _built(root):
+    folder = os.path.join(root, "autograd")
+    return [f for f in os.listdir(folder) if f.startswith("_core.")
+            and f.endswith((".so", ".pyd"))] if os.path.isdir(folder) else []
+
+
+def cached_path(ref):
+    """The compiled core of `ref` in the cache, or None if `load` would compile it
+    (or git does not know `ref`)."""
+    try:
+        root = _cache_root(resolve(ref))
+    except (ValueError, OSError, RuntimeError):
+        return None
+    built = _built(root)
+    return os.path.join(root, "autograd", built[0]) if built else None
 
 
 def release_cflags():

@@ -6,6 +6,7 @@ with `fmt_*`, `table` and `verdict`. Method: bench/README.md.
 """
 import gc
 import math
+import os
 import statistics
 import time
 
@@ -103,7 +104,9 @@ class Sampler:
 
 
 MIN_CPU_SHARE = 0.85     # a sample during which we got less of a CPU than this is retaken
-RETAKES = 3
+# a quick run retakes once (BENCH_RETAKES=1, set by run.py for its worker processes too):
+# on a loaded machine, three retakes of every sample would double its length
+RETAKES = int(os.environ.get("BENCH_RETAKES", "3"))
 RETAKEN = 0              # how many samples were retaken
 DISTURBED = 0            # how many stayed below MIN_CPU_SHARE after all retakes
 

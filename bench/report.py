@@ -167,8 +167,14 @@ def write(bench, out_dir, plot_path, elapsed):
         tgt += ["## Summary", "", "Medians of this run (the sections below have the "
                 "details; \"micrograd / engine\" is the paired ratio of the demo step).", "",
                 summ, ""]
-    tgt += ["## Targets", "", table(["target", "wanted", "achieved", "verdict"],
-                                    [list(t) for t in bench.targets])]
+    if bench.headlines:
+        tgt += ["## Headlines", "", *[f"- {h}" for h in bench.headlines], ""]
+    tgt += ["## Targets", ""]
+    if bench.quick:
+        tgt += ["A quick run grades what its sizes can show (correctness, memory); the speed "
+                "targets are the full run's, at its sizes: shown here ungraded.", ""]
+    tgt += [table(["target", "wanted", "achieved", "verdict"],
+                  [[*t[:3], graded_verdict(bench, t)] for t in bench.targets])]
     if bench.notes:
         tgt += ["", *[f"- {n}" for n in bench.notes]]
     text = "\n".join(head + tgt) + "\n\n" + "\n".join(bench.sections)
@@ -177,8 +183,50 @@ def write(bench, out_dir, plot_path, elapsed):
     path = os.path.join(out_dir, "RESULTS.md")
     with open(path, "w") as f:
         f.write(text)
-    print("\n" + "\n".join(tgt), flush=True)
+    if bench.verbose:
+        print("\n" + "\n".join(tgt), flush=True)
     return path
+
+
+def graded_verdict(bench, target):
+    """A target's verdict, as this run may give it: a quick run does not grade the full
+    run's speed targets (``bench.targets`` entries without the any-size flag that
+    ``bench.check`` sets)."""
+    any_size = len(target) > 4 and target[4]
+    if bench.quick and not any_size:
+        return "not graded (quick run)"
+    return target[3]
+
+
+def plain_summary(bench, results_path):
+    """The run's closing summary for a terminal: what was measured, one line each, the
+    checks' and targets' outcome, where the details are. Fits one screen."""
+    env = dict(environment(bench))
+    kind = ("Quick run: small sizes, a few repetitions each; speed ratios vary with the\n"
+            "machine's load. The full run (python bench/run.py, ~28 min) measures the\n"
+            "sizes the README quotes." if bench.quick else "Full run.")
+    lines = ["", "=" * 78, kind,
+             f"Machine: {env['machine']}; {getattr(bench, 'load_short', '?')}."]
+    if bench.headlines:
+        lines += ["", "What was measured (medians; ours against the engine named):"]
+        lines += [f"  - {h}" for h in bench.headlines]
+    graded = [(t, graded_verdict(bench, t)) for t in bench.targets]
+    passed = [t for t, v in graded if v == "PASS"]
+    ungraded = [t for t, v in graded if v == "not graded (quick run)"]
+    other = [(t, v) for t, v in graded if v != "PASS" and t not in ungraded]
+    lines += ["", f"Checks and targets: {len(passed)} passed"
+              + (f", {len(other)} not met" if other else "")
+              + (f", {len(ungraded)} speed target{'s' * (len(ungraded) != 1)} left to the "
+                 "full run" if ungraded else "")
+              + "."]
+    lines += [f"  - not met: {t[0]}: wanted {t[1]}, got {t[2]} ({v})" for t, v in other]
+    lines += [f"  - {n}" for n in bench.notes]
+    rel = os.path.relpath(results_path)
+    rel = results_path if rel.startswith("..") else rel
+    more = (" (--tables prints them here; --verbose prints them as they come)"
+            if bench.quick else "")
+    lines += ["", f"Detailed tables: {rel}{more}", "=" * 78]
+    return "\n".join(lines)
 
 
 def cpu_snapshot():

@@ -5,6 +5,10 @@
     python bench/run.py --quick    # small version (<1 min), writes to bench/out/ (CI runs this)
     python bench/run.py --only demo,transformer     # a subset, by workload NAME
 
+A run ends with a short summary: one line per headline figure (ours against the engine
+it names), then the checks and targets. A quick run grades only what its small sizes
+can show (correctness, memory); the full run's speed targets are graded by the full run.
+
 Method: every workload runs its engines alternately in one process (A B C A B C ...),
 after a warm-up call; each sample is one call or a calibrated batch of calls; reported
 are medians, and ratios are the median of the per-round (pair-by-pair) ratios. Absolute
@@ -75,6 +79,8 @@ class Bench:
         self.cfg = config(args.quick)
         self.avail = E.probe()
         if args.quick:
+            os.environ["BENCH_RETAKES"] = "1"       # for worker processes too
+            harness.RETAKES = 1
             for k, why in QUICK_LEAVES_OUT.items():
                 if self.avail.get(k, (False,))[0]:
                     self.avail[k] = (False, why)
@@ -83,10 +89,55 @@ class Bench:
         self.notes = []
         self.scaling_pts = {}        # (engine, shape) -> {n: ns per node}, for the plot
         self.summary = {}            # engine -> {column: value}, for the summary table
+        self.headlines = []          # one line each: a figure, against the engine it names
+        # before/after workloads compile old cores from git (bench/baseline.py): a full
+        # run does; a quick run only when asked (--before-after)
+        self.before_after = (getattr(args, "before_after", False)
+                             or bool(getattr(args, "baseline", None)) or not args.quick)
+        # a quick run prints one progress line per workload and its summary; the full
+        # run (or --verbose) also every workload's timings as they come, and its tables
+        self.verbose = getattr(args, "verbose", False) or not args.quick
         self.t_start = time.perf_counter()
 
     def log(self, msg):
-        print(f"[{time.perf_counter() - self.t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+        """A detail line on stderr (a full run or --verbose only)."""
+        if self.verbose:
+            print(f"[{time.perf_counter() - self.t_start:6.1f}s] {msg}", file=sys.stderr,
+                  flush=True)
+
+    def progress(self, msg, final=False):
+        """A progress line on stderr, always shown. On a terminal a quick run rewrites one
+        line (``\\r``); anywhere else (a log file, a pipe) every message is a line."""
+        text = f"[{time.perf_counter() - self.t_start:6.1f}s] {msg}"
+        if not self.verbose and sys.stderr.isatty():
+            end = "\n" if final else ""
+            print(f"\r\033[K{text}", end=end, file=sys.stderr, flush=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def headline(self, text):
+        """One line of the run's closing summary: a figure, and the engine it compares
+        ours against (e.g. "demo step: 3.4 ms, 375x faster than micrograd 0.1.0")."""
+        self.headlines.append(text)
+
+    def check(self, name, wanted, achieved, verdict):
+        """A target that any run can grade, whatever its sizes (losses agree, memory
+        flat, ...). ``bench.targets.append((name, wanted, achieved, verdict))`` is a
+        target of the full run's sizes: a quick run reports it without grading it."""
+        self.targets.append((name, wanted, achieved, verdict, True))
+
+    def old_core(self, ref):
+        """The compiled core of git ref `ref` (bench/baseline.py), announced: compiling
+        one takes ~2 minutes the first time; it is cached in bench/.baseline/ after."""
+        import baseline
+        cached = baseline.cached_path(ref)
+        if cached:
+            self.progress(f"using the core of {ref} compiled earlier "
+                          f"({os.path.relpath(cached)})", final=True)
+        else:
+            self.progress(f"compiling the core of {ref} from git for a before/after "
+                          "comparison (once, ~2 min; cached in bench/.baseline/)", final=True)
+        return baseline.load(ref)
 
     def has(self, key):
         return self.avail[key][0]
@@ -96,7 +147,8 @@ class Bench:
 
     def section(self, title, body):
         self.sections.append(f"## {title}\n\n{body}\n")
-        print(f"\n## {title}\n\n{body}\n", flush=True)
+        if self.verbose:
+            print(f"\n## {title}\n\n{body}\n", flush=True)
 
     def skipped_note(self, wanted):
         miss = sorted({self.avail[k][1] for k in wanted if not self.has(k)})
@@ -130,9 +182,14 @@ def discover_workloads():
     ``ORDER`` (its place in the report: the built-in ones use 10..70; without it, 100,
     then by file name). ``run`` times its engines with the harness (``harness.Sampler``,
     ``alternate``, ``pair_ratio``) and reports through ``bench``:
-    ``bench.section(title, markdown)``,
-    ``bench.targets.append((name, wanted, achieved, verdict))``, ``bench.notes``,
-    ``bench.summary[engine][column]``, ``bench.log``, ``bench.cfg`` and ``bench.quick``;
+    ``bench.section(title, markdown)``, ``bench.headline(text)`` (a line of the closing
+    summary: a figure and the engine it is compared with),
+    ``bench.targets.append((name, wanted, achieved, verdict))`` (a target at the full
+    run's sizes: a quick run shows it ungraded), ``bench.check(name, wanted, achieved,
+    verdict)`` (a target any run grades: correctness, memory), ``bench.notes``,
+    ``bench.summary[engine][column]``, ``bench.log`` (detail lines), ``bench.cfg``,
+    ``bench.quick`` and ``bench.before_after`` (whether to compile old cores from git:
+    ``bench.old_core(ref)``);
     also ``bench.has(engine)``/``bench.keys(*engines)`` (what is installed),
     ``bench.skipped_note(engines)``, ``bench.err_note(errors)``, ``bench.worker(*argv)``
     (bench/memworker.py in a fresh process) and ``bench.scaling_pts`` (the plot's points).
@@ -156,17 +213,22 @@ def run(args, out_dir):
     for i, mod in enumerate(mods, 1):
         name = mod.NAME
         t1 = time.perf_counter()
-        bench.log(f"== workload {i}/{len(mods)}: {name}")
+        bench.progress(f"{i}/{len(mods)} {name}")
         try:
             mod.run(bench)
         except Exception:                   # noqa: BLE001 - keep going, report it
             tb = traceback.format_exc()
             bench.notes.append(f"workload {name} crashed: {tb.strip().splitlines()[-1]}")
-            print(tb, file=sys.stderr)
+            # on a terminal a quick run's progress line has no newline yet
+            print(("\n" if not bench.verbose and sys.stderr.isatty() else "") + tb,
+                  file=sys.stderr)
         bench.log(f"== {name} done in {time.perf_counter() - t1:.1f}s")
+    bench.progress(f"done: {len(mods)} workload{'s' * (len(mods) != 1)}", final=True)
     snap1, load1 = report.cpu_snapshot(), os.getloadavg()
     wall = snap1[0] - snap0[0]
     others = (snap1[1] - snap0[1]) - (snap1[2] - snap0[2])
+    bench.load_short = (f"other processes used {others / wall:.1f} of its "
+                        f"{os.cpu_count()} CPUs during the run")
     bench.load = (f"other processes used {others / wall:.2f} of the {os.cpu_count()} CPUs on "
                   f"average during the run (this one {(snap1[2] - snap0[2]) / wall:.2f}); "
                   f"load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end; "
@@ -176,6 +238,9 @@ def run(args, out_dir):
     plot_path = report.plot(bench, os.path.join(out_dir, "scaling.svg")) if bench.scaling_pts else None
     path = report.write(bench, out_dir, plot_path, time.perf_counter() - t0)
     bench.log(f"wrote {path}" + (f" and {plot_path}" if plot_path else ""))
+    print(report.plain_summary(bench, path), flush=True)
+    if bench.quick and getattr(args, "tables", False):
+        print("\n" + "\n".join(bench.sections), flush=True)
     return bench
 
 
@@ -187,6 +252,16 @@ def main():
                                   "for --quick)")
     ap.add_argument("--baseline", metavar="REF", help="the git ref whose core the before/after "
                     "workloads (generic) compare with the installed one (default: main)")
+    ap.add_argument("--before-after", action="store_true",
+                    help="with --quick: also run the before/after comparisons, which "
+                         "compile old cores from git (~2 min each the first time, then "
+                         "cached in bench/.baseline/); a full run always does")
+    ap.add_argument("--tables", action="store_true",
+                    help="with --quick: print the detailed tables after the summary (they "
+                         "are always in RESULTS.md)")
+    ap.add_argument("--verbose", action="store_true",
+                    help="with --quick: print every workload's timings and tables as they "
+                         "come, as a full run does")
     ap.add_argument("--only", help="comma-separated subset of the workloads: "
                                    + ", ".join(m.NAME for m in discover_workloads()))
     args = ap.parse_args()

@@ -11,6 +11,7 @@ of micrograd's demo MLP.
    (`grad` of the gradient, weighted by v), checked against finite differences of
    first derivatives.
 """
+import argparse
 import random
 
 from autograd import Value, grad, hessian
@@ -82,4 +83,6 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "),
+                            epilog="Takes no options: it prints its two examples.").parse_args()
     main()

@@ -80,6 +80,9 @@ def run(bench):
             + bench.skipped_note(wanted))
     bench.section("2. Backward", body)
     if ratios:
+        n, r = ratios[-1]
+        bench.headline(f"backward on a {n:,}-node graph: {fmt_ratio(r)} faster than "
+                       "micrograd 0.1.0")
         worst = min(r for _, r in ratios)
         detail = ", ".join(f"{r:,.0f}x at {n:,}" for n, r in ratios)
         bench.targets.append(("backward vs micrograd (every size)", ">= 50x",

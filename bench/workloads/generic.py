@@ -47,14 +47,13 @@ def run(bench):
     from autograd import Value
     ref = getattr(bench.args, "baseline", None) or "main"
     old, why = None, ""
-    if bench.quick:
-        why = "--quick: the installed core only (no baseline build)"
+    if not bench.before_after:
+        why = "the installed core only; `--before-after` adds the core of a git ref"
     else:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         try:
             import baseline
-            bench.log(f"generic: loading the core of {ref}")
-            old = baseline.load(ref)
+            old = bench.old_core(ref)
             label_old = baseline.describe(old)
         except Exception as e:  # noqa: BLE001 - no Cython, no git: say so
             why = f"no baseline ({type(e).__name__}: {e})"

@@ -11,8 +11,10 @@ writes the decision boundary (PNG, needs matplotlib) and one neuron's graph
 """
 import argparse
 import math
+import os
 import pathlib
 import random
+import sys
 import time
 
 import graphviz
@@ -23,7 +25,8 @@ from autograd.engine import Graph, Value, ValueVector
 from autograd.nn import MLP
 from autograd.viz import draw_dot
 
-__all__ = ["loss", "accuracy", "learning_rate", "EagerTrainer", "ReplayTrainer", "train", "main"]
+__all__ = ["loss", "accuracy", "learning_rate", "EagerTrainer", "ReplayTrainer", "train",
+           "live_neuron", "main"]
 
 N_SAMPLES = 100
 NOISE = 0.1
@@ -152,6 +155,10 @@ class ReplayTrainer:
 def train(trainer, steps, progress=True):
     """Run `steps` SGD steps; returns the (loss, accuracy) of each and the seconds per step.
 
+    With `progress`, prints each step's loss and accuracy as micrograd's notebook does
+    (``step 0`` .. ``step 99``: the loss before the k-th update): on a terminal one line,
+    rewritten with ``\\r``; into a file or a pipe (``| tee log``) one line per step.
+
     Examples
     --------
     >>> random.seed(0)
@@ -161,15 +168,19 @@ def train(trainer, steps, progress=True):
     3
     """
     history = []
+    rewrite = progress and sys.stdout.isatty()
     start = time.perf_counter()
     for k in range(steps):
         history.append(trainer.step(learning_rate(k, steps)))
         if progress:
             step_loss, acc = history[-1]
-            print(f"\rstep {k + 1:>{len(str(steps))}}/{steps}  loss {step_loss:.10f}  "
-                  f"accuracy {acc:.0%}", end="", flush=True)
+            line = f"step {k:>{len(str(steps - 1))}}  loss {step_loss:.10f}  accuracy {acc:.0%}"
+            if rewrite:
+                print("\r" + line, end="", flush=True)
+            else:
+                print(line, flush=True)
     seconds = (time.perf_counter() - start) / max(steps, 1)
-    if progress:
+    if rewrite:
         print()
     return history, seconds
 
@@ -221,11 +232,36 @@ def plot_decision_boundary(model, X, y, path):
     return True
 
 
-def draw_neuron(model, x, path):
-    """The graph of the first hidden neuron on point `x`, after its backward().
+def live_neuron(model, X):
+    """(neuron, point) of the first hidden layer whose ReLU passes a gradient: the first
+    point of `X`, in order, on which some neuron's weighted sum is positive (a neuron
+    whose sum is negative outputs 0 and sends back 0 to every input). Falls back to
+    the first neuron on the first point when none is.
+
+    Examples
+    --------
+    >>> random.seed(0)
+    >>> model = MLP(2, [4, 1])
+    >>> neuron, x = live_neuron(model, [[0.5, -1.0], [-0.5, 1.0]])
+    >>> neuron(list(map(Value, x))).data > 0
+    True
+    """
+    neurons = model.layers[0].neurons
+    for x in X:
+        for neuron in neurons:
+            act = sum((w.data * float(xi) for w, xi in zip(neuron.w, x)), neuron.b.data)
+            if act > 0:
+                return neuron, x
+    return neurons[0], X[0]
+
+
+def draw_neuron(model, X, path):
+    """The graph of a hidden neuron on a point of `X`, after its backward(): one whose
+    ReLU is open there (`live_neuron`), so that the picture shows gradients flowing
+    back to its weights, bias and inputs.
 
     Returns False (with a note) when Graphviz's ``dot`` program is missing."""
-    neuron = model.layers[0].neurons[0]
+    neuron, x = live_neuron(model, X)
     for k, w in enumerate(neuron.w):
         w.name = f"w{k}"
     neuron.b.name = "b"
@@ -255,7 +291,15 @@ def main(argv=None):
     if args.steps < 1:
         parser.error("--steps must be at least 1")
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # checked before training: a bad --out is a usage error, not a traceback at the end
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {args.out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--out {args.out}: cannot create this directory ({e.strerror or e})")
+    if not os.access(out, os.W_OK | os.X_OK):
+        parser.error(f"--out {args.out}: cannot write into this directory")
 
     X, y = make_moons(N_SAMPLES, noise=NOISE, seed=args.seed)
     X_list, y_list = X.tolist(), y.tolist()     # Python floats, as micrograd's Value expects
@@ -270,8 +314,8 @@ def main(argv=None):
 
     history, seconds = train(trainer, args.steps)
     final_loss, scores = trainer.evaluate()
-    print(f"accuracy {accuracy(y_list, scores):.0%} after {args.steps} steps, "
-          f"loss {final_loss.data:.10f}")
+    print(f"after {args.steps} steps: loss {final_loss.data:.10f}  "
+          f"accuracy {accuracy(y_list, scores):.0%}")
     print(f"time per step: {seconds * 1e3:.2f} ms ({trainer.mode})")
     micrograd_seconds, agree = time_micrograd(X_list, y_list, args.seed, history)
     if micrograd_seconds is None:
@@ -283,7 +327,7 @@ def main(argv=None):
 
     if plot_decision_boundary(model, X, y, out / "decision_boundary.png"):
         print(f"wrote {out / 'decision_boundary.png'}")
-    if draw_neuron(model, X[0], out / "neuron.svg"):
+    if draw_neuron(model, X, out / "neuron.svg"):
         print(f"wrote {out / 'neuron.svg'}")
 
 

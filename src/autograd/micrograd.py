@@ -6,9 +6,10 @@ compiled ``Value`` and ``from micrograd.nn import MLP`` its ``MLP``. Three ways
 to turn it on, none of which touches the code that imports micrograd:
 
 - a script: ``python -m autograd.micrograd script.py [args...]`` (or
-  ``python -m autograd.micrograd -m module [args...]``) runs it as
-  ``python script.py`` would: as ``__main__``, with its ``sys.argv``, its
-  folder first on ``sys.path``, its exit status and its traceback;
+  ``python -m autograd.micrograd -m module [args...]``, ``-c code [args...]``,
+  ``- [args...]`` for the standard input) runs it as ``python script.py`` would:
+  as ``__main__``, with its ``sys.argv``, its folder first on ``sys.path``, its
+  exit status and its traceback;
 - IPython and Jupyter: ``%load_ext autograd.micrograd``, before the cell that
   imports micrograd;
 - code: ``import autograd.micrograd; autograd.micrograd.install()``.
@@ -34,6 +35,8 @@ __all__ = ["install", "is_installed", "load_ipython_extension", "main"]
 _USAGE = """\
 usage: python -m autograd.micrograd script.py [args...]
        python -m autograd.micrograd -m module [args...]
+       python -m autograd.micrograd -c code [args...]
+       python -m autograd.micrograd - [args...]      (the program from standard input)
 
 Run a micrograd program unchanged on autograd: `micrograd`, `micrograd.engine`
 and `micrograd.nn` import autograd's modules.
@@ -78,6 +81,7 @@ def install() -> None:
                                             "(autograd.micrograd.install()).")
     package.__spec__ = importlib.machinery.ModuleSpec("micrograd", None, is_package=True)
     package.__path__ = []            # its only submodules are engine and nn
+    package.__file__ = __file__      # code that asks where micrograd lives gets this alias
     for attr, value in (("__autograd_alias__", True), ("engine", autograd.engine),
                         ("nn", autograd.nn)):
         setattr(package, attr, value)
@@ -119,9 +123,26 @@ def _run_script(path):
     exec(code, vars(main))
 
 
+def _run_code(source, filename):
+    """Run `source` as ``python -c`` (`filename` ``<string>``) or ``python -``
+    (``<stdin>``) do: a fresh ``__main__`` without ``__file__``, the current
+    directory first on ``sys.path``."""
+    import builtins
+    sys.path[0] = ""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins
+    main.__loader__ = importlib.machinery.BuiltinImporter
+    sys.modules["__main__"] = main
+    code = compile(source, filename, "exec", dont_inherit=True)
+    exec(code, vars(main))
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m autograd.micrograd script.py [args...]``: see the module's docstring."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["-c"]:
+        sys.stderr.write("Argument expected for the -c option\n" + _USAGE)
+        sys.exit(2)
     if not args or args[0] in ("-h", "--help") or args == ["-m"]:
         asked = args[:1] in (["-h"], ["--help"])
         (sys.stdout if asked else sys.stderr).write(_USAGE)
@@ -135,6 +156,12 @@ def main(argv: list[str] | None = None) -> None:
             # __builtins__ the module, as `python -m` binds it (exec would put the dict)
             runpy.run_module(args[1], {"__builtins__": sys.modules["builtins"]},
                              run_name="__main__", alter_sys=True)
+        elif args[0] == "-c":               # python's sys.argv: ['-c', args...]
+            sys.argv = ["-c", *args[2:]]
+            _run_code(args[1], "<string>")
+        elif args[0] == "-":                # ['-', args...]
+            sys.argv = args
+            _run_code(sys.stdin.read(), "<stdin>")
         else:
             sys.argv = args
             _run_script(args[0])
