@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["trace", "draw_dot"]
 
-MAX_NODES = 2000
-"""draw_dot's default limit on Values: ``dot`` takes seconds at a few thousand
-nodes, and a picture of more is unreadable anyway."""
+MAX_NODES = 1000
+"""draw_dot's default limit on Values. Graphviz 2.43's ``dot`` lays out a chain of
+1,000 Values with a leaf at each step (``y = y * 1.01`` repeated) in about 2 s of
+CPU, and 2,000 of them in 16 s (its initial feasible tree grows faster than
+quadratically); a picture of more is unreadable anyway."""
 
 # Characters with a meaning inside a DOT record label: field separators, nesting,
 # port names; backslash and the double quote end or escape the quoted string.
@@ -107,7 +109,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
         The output format used by ``.render()`` and ``.pipe()``.
     rankdir : {'LR', 'TB'}, default 'LR'
         Left to right or top to bottom.
-    max_nodes : int, default 2000
+    max_nodes : int, default 1000
         The largest number of Values drawn; bigger graphs raise ValueError
         (Graphviz would take minutes, and the picture would be unreadable).
 
@@ -125,6 +127,13 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
 
     Notes
     -----
+    A Value used far apart along a long chain (``x`` in ``y = y * x`` repeated)
+    would make ``dot``'s layout take minutes: when the graph's long edges would
+    cost more than ``LAYOUT_BUDGET`` dummy nodes, each far use of a Value is
+    drawn from a dashed copy of its record beside the use (see ``_far_edges``).
+    Graphs below that budget, such as the lectures', are drawn as micrograd
+    draws them.
+
     Names may hold any text: ``| { } < > \\ "`` are escaped, so the picture
     shows them as written. Graphviz itself trims spaces at the ends of a record
     field and shows a run of spaces as one; a line break is shown as a space.
@@ -155,13 +164,20 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
     size = graph_size(root)             # in C: a huge graph is refused at once
     if size > max_nodes:
         raise ValueError(
-            f"the graph has {size} Values, more than max_nodes={max_nodes}; "
-            "draw a smaller part of it, or pass a larger max_nodes")
-    from graphviz import Digraph, nohtml
+            f"the graph has {size} Values, more than max_nodes={max_nodes}: Graphviz would "
+            "take minutes and the picture would be unreadable. Draw a part of it: "
+            "draw_dot(v) of an intermediate Value v draws only what computed v; "
+            "or pass a larger max_nodes and wait")
+    from graphviz import nohtml
 
     nodes, edges = _walk(root)
     uid = {v: f"n{k}" for k, v in enumerate(nodes)}
-    dot = Digraph(format=format, graph_attr={"rankdir": rankdir})
+    far = _far_edges(nodes, edges)
+    dot = _picture_class()(format=format, graph_attr={"rankdir": rankdir})
+    if far:
+        # Bound network simplex too (iterations = nslimit x real nodes): the graph
+        # is big, and the optimum's last steps move nothing a reader would see.
+        dot.graph_attr.update(nslimit="2", nslimit1="2")
     for v in nodes:
         label = f"{{ {_escape_record(v.name)} | data {v.data:.4f} | grad {v.grad:.4f} }}"
         dot.node(uid[v], label=nohtml(label), shape="record")
@@ -169,8 +185,91 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
             dot.node(uid[v] + "_op", label=nohtml(v._op.translate(_TEXT_SPECIALS)))
             dot.edge(uid[v] + "_op", uid[v])
     for child, parent in edges:
-        dot.edge(uid[child], uid[parent] + "_op" if parent._op else uid[parent])
+        head = uid[parent] + "_op" if parent._op else uid[parent]
+        if (child, parent) in far:
+            # The operand drawn again beside its use (dashed: the same Value).
+            tail = f"{uid[child]}_for_{uid[parent]}"
+            dot.node(tail, label=nohtml(
+                f"{{ {_escape_record(child.name)} | data {child.data:.4f} | grad {child.grad:.4f} }}"),
+                shape="record", style="dashed", tooltip=f"the same Value as {uid[child]}")
+            dot.edge(tail, head)
+        else:
+            dot.edge(uid[child], head)
     return dot
+
+
+LAYOUT_BUDGET = 1_000
+"""The most dummy nodes draw_dot lets ``dot`` lay out (see ``_far_edges``)."""
+
+
+def _far_edges(nodes: list[Value], edges: list[tuple[Value, Value]]) -> set[tuple[Value, Value]]:
+    """The edges to draw from a copy of their operand, or none if the graph is cheap to lay out.
+
+    Why: ``dot`` puts every node in a column (a rank) and turns an edge that
+    spans k columns into a chain of k - 1 dummy nodes; its x-coordinate pass
+    (network simplex) then costs about (dummies)^2. A Value used all along a
+    chain, as ``x`` in ``y = y * x`` repeated n times, has edges of length 1, 3,
+    5, ... 2n - 1: n^2 dummies, and n = 60 took 10 s, n = 100 minutes. The
+    order nodes are emitted in only changes the constant (micrograd's order took
+    3 s at n = 60); bounding ``nslimit`` alone leaves the n^2 dummies.
+
+    The ranks ``dot`` gives are estimated by longest path from the root (each
+    node as far right as it can go, which is the optimum on a tree). If the
+    dummies then exceed ``LAYOUT_BUDGET``, every edge longer than one rank is
+    returned: draw_dot draws its operand again, dashed, beside the use, so no
+    edge is long. Graphs under the budget (the lectures') are drawn as before.
+    """
+    consumers: dict[Value, list[Value]] = {}
+    for child, parent in edges:
+        consumers.setdefault(child, []).append(parent)
+    # depth of a Value's record node; its op node is one deeper (one rank left).
+    depth: dict[Value, int] = {}
+    waiting = {v: len(ps) for v, ps in consumers.items()}
+    ready = [nodes[0]]
+    while ready:                        # Kahn's order: a Value after all its consumers
+        v = ready.pop()
+        ps = consumers.get(v)
+        depth[v] = max(depth[p] + (2 if p._op else 1) for p in ps) if ps else 0
+        for c in v._prev:
+            waiting[c] -= 1
+            if not waiting[c]:
+                ready.append(c)
+    dummies = 0
+    long: list[tuple[Value, Value]] = []
+    for child, parent in edges:
+        span = depth[child] - depth[parent] - (1 if parent._op else 0)
+        if span > 1:
+            dummies += span - 1
+            long.append((child, parent))
+    return set(long) if dummies > LAYOUT_BUDGET else set()
+
+
+def _picture_class():
+    """graphviz.Digraph, with a hint instead of a traceback in Jupyter when ``dot`` is missing."""
+    global _Picture
+    if _Picture is None:
+        from graphviz import Digraph, ExecutableNotFound
+
+        class Picture(Digraph):
+            """A graphviz.Digraph that, shown in Jupyter without Graphviz's ``dot``,
+            says how to install it instead of raising."""
+
+            def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+                try:
+                    return super()._repr_mimebundle_(include, exclude, **kwargs)
+                except ExecutableNotFound:
+                    return {"text/plain": GRAPHVIZ_MISSING}
+
+        _Picture = Picture
+    return _Picture
+
+
+_Picture = None
+GRAPHVIZ_MISSING = (
+    "draw_dot: cannot show the picture: Graphviz's `dot` program is not installed "
+    "(or not on PATH). Install it: apt-get install graphviz (Debian, Ubuntu), "
+    "brew install graphviz (macOS), conda install graphviz; then restart the kernel. "
+    "Meanwhile, draw_dot(...).source is the graph as DOT text.")
 
 
 def _escape_record(text: str) -> str:
