@@ -180,7 +180,7 @@ def _picture(nodes: list[Value], edges: list[tuple[Value, Value]],
 
     uid = {v: f"n{k}" for k, v in enumerate(nodes)}
     fill = fill or {}
-    dot = _picture_class()(format=format, graph_attr={"rankdir": rankdir})
+    dot = _new_digraph(format=format, graph_attr={"rankdir": rankdir})
     if far:
         # Bound network simplex too (iterations = nslimit x real nodes): the graph
         # is big, and the optimum's last steps move nothing a reader would see.
@@ -256,27 +256,25 @@ def _far_edges(nodes: list[Value], edges: list[tuple[Value, Value]]) -> set[tupl
     return set(long) if dummies > LAYOUT_BUDGET else set()
 
 
-def _picture_class():
-    """graphviz.Digraph, with a hint instead of a traceback in Jupyter when ``dot`` is missing."""
-    global _Picture
-    if _Picture is None:
-        from graphviz import Digraph, ExecutableNotFound
+def _new_digraph(**attrs: object) -> _Digraph:
+    """A graphviz.Digraph that, shown in Jupyter without Graphviz's ``dot``, says
+    how to install it instead of showing graphviz's ExecutableNotFound traceback."""
+    from graphviz import Digraph
 
-        class Picture(Digraph):
-            """A graphviz.Digraph that, shown in Jupyter without Graphviz's ``dot``,
-            says how to install it instead of raising."""
+    dot = Digraph(**attrs)                       # type: ignore[arg-type]
+    shown_by_graphviz = dot._repr_mimebundle_
 
-            def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-                try:
-                    return super()._repr_mimebundle_(include, exclude, **kwargs)
-                except ExecutableNotFound:
-                    return {"text/plain": GRAPHVIZ_MISSING}
+    def _repr_mimebundle_(include=None, exclude=None, **kwargs):  # type: ignore[no-untyped-def]
+        from graphviz import ExecutableNotFound
+        try:
+            return shown_by_graphviz(include, exclude, **kwargs)
+        except ExecutableNotFound:
+            return {"text/plain": GRAPHVIZ_MISSING}
 
-        _Picture = Picture
-    return _Picture
+    dot._repr_mimebundle_ = _repr_mimebundle_    # type: ignore[method-assign]
+    return dot
 
 
-_Picture = None
 GRAPHVIZ_MISSING = (
     "draw_dot: cannot show the picture: Graphviz's `dot` program is not installed "
     "(or not on PATH). Install it: apt-get install graphviz (Debian, Ubuntu), "
