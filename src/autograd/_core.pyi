@@ -9,6 +9,8 @@ _Number = Union[int, float, SupportsFloat]
 _Operand = Union["Value", int, float]
 
 OP_NAMES: tuple[str, ...]
+# op code -> (Value methods, out's data, the _backward body[, the _op label]): help() texts
+OP_PYTHON: dict[int, tuple[str | tuple[str, ...], ...]]
 
 def arena_stats() -> dict[str, int]: ...
 def graph_size(root: Value) -> int: ...
