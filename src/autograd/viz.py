@@ -436,8 +436,8 @@ def watch_backward(root: Value, format: str = "svg", rankdir: str = "LR",
 
     The frames are the graph before backpropagation, after the output's grad is
     set to 1, and after each node's ``_backward`` in the order ``backward()``
-    runs them (the reverse of ``Graph(root).topological_order()``, the core's own
-    order), as the seed tutorial's figures bp4–bp6 show it by hand. Leaves,
+    runs them (the reverse of ``autograd.engine.topological_order(root)``, the
+    core's own order), as the seed tutorial's figures bp4–bp6 show it by hand. Leaves,
     whose ``_backward`` does nothing, get no frame.
 
     Parameters
@@ -475,7 +475,7 @@ def watch_backward(root: Value, format: str = "svg", rankdir: str = "LR",
     >>> frames[-1].grads[a], a.grad
     (3.0, 3.0)
     """
-    from autograd.engine import Graph
+    from autograd._core import topological_order
 
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', not {rankdir!r}")
@@ -504,7 +504,7 @@ def watch_backward(root: Value, format: str = "svg", rankdir: str = "LR",
         frames.append(Frame(title, grads, active, changed,
                             _picture(nodes, edges, far, format, rankdir, fill)))
 
-    steps = [v for v in reversed(Graph(root).topological_order()) if v._op or v._prev]
+    steps = [v for v in reversed(topological_order(root)) if v._op or v._prev]
     snap("before backward(): the grads as they are", None, None)
     before = frames[-1].grads
     root.grad = 1.0                          # as backward(): set, not added
