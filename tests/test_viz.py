@@ -259,3 +259,43 @@ def test_in_jupyter_without_dot_the_picture_says_how_to_install_it(monkeypatch):
 def test_in_jupyter_with_dot_the_picture_is_svg():
     bundle = draw_dot(seed_graph())._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
+
+
+SEED_SOURCE = """digraph {
+	graph [rankdir=LR]
+	n0 [label="{ L | data 84.0000 | grad 1.0000 }" shape=record]
+	n0_op [label="*"]
+	n0_op -> n0
+	n1 [label="{ f | data 3.0000 | grad 28.0000 }" shape=record]
+	n2 [label="{ e | data 28.0000 | grad 3.0000 }" shape=record]
+	n2_op [label="+"]
+	n2_op -> n2
+	n3 [label="{ d | data -2.0000 | grad 3.0000 }" shape=record]
+	n4 [label="{ c | data 30.0000 | grad 3.0000 }" shape=record]
+	n4_op [label="*"]
+	n4_op -> n4
+	n5 [label="{ a | data 10.0000 | grad 9.0000 }" shape=record]
+	n6 [label="{ b | data 3.0000 | grad 30.0000 }" shape=record]
+	n1 -> n0_op
+	n2 -> n0_op
+	n3 -> n2_op
+	n4 -> n2_op
+	n5 -> n4_op
+	n6 -> n4_op
+}
+"""
+
+
+def test_the_seeds_picture_is_unchanged_by_the_layout_budget():
+    # The DOT source of figure bp4 before issue 19's fix, byte for byte: graphs under
+    # LAYOUT_BUDGET (the seed's, the lectures') get no copies and no nslimit.
+    assert draw_dot(seed_graph()).source == SEED_SOURCE
+
+
+def test_lecture_mlp_gets_no_copies():
+    import random
+    from autograd.nn import MLP
+    random.seed(0)
+    out = MLP(3, [4, 4, 1])([2.0, 3.0, -1.0])
+    source = draw_dot(out).source
+    assert "dashed" not in source and "nslimit" not in source
