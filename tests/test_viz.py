@@ -194,3 +194,108 @@ def test_without_dot_the_source_works_and_rendering_raises(monkeypatch):
     assert "a | data 10.0000" in dot.source
     with pytest.raises(graphviz.ExecutableNotFound):
         dot.pipe()
+
+
+def looped_product(n):
+    """x ** (n + 1) as y = y * x, n times: x is an operand all along the chain."""
+    x = Value(1.01, name="x")
+    y = x
+    for _ in range(n):
+        y = y * x
+    return x, y
+
+
+def test_small_looped_product_is_drawn_as_micrograd_draws_it():
+    _, y = looped_product(10)
+    labels, shapes, edges = parse(draw_dot(y).source)
+    assert "style=dashed" not in draw_dot(y).source
+    assert sum(1 for label in labels.values() if label.startswith("{ x |")) == 1
+    # op -> result (10), x -> op (10), previous product -> op (9: the first op is x * x)
+    assert len(edges) == 10 + 10 + 9
+
+
+def test_far_uses_of_a_value_are_drawn_from_dashed_copies():
+    x, y = looped_product(200)
+    source = draw_dot(y).source
+    labels, shapes, edges = parse(re.sub(r' style=dashed tooltip="[^"]*"', "", source))
+    x_label = "{ x | data 1.0100 | grad 0.0000 }"
+    copies = [i for i, label in labels.items() if label == x_label]
+    # the record of x and 199 dashed copies: one per op that uses x, all but the first
+    assert len(copies) == 200
+    assert source.count("style=dashed") == 199
+    ops = {i for i in labels if shapes[i] is None}
+    into_ops = {h for t, h in edges if t in copies}
+    assert into_ops == ops and len(ops) == 200
+    # op -> result, x or a copy -> op, previous product -> op: no edge lost
+    assert len(edges) == 200 + 200 + 199
+
+
+@pytest.mark.requires("dot")
+@pytest.mark.parametrize("n", [60, 999])
+def test_looped_product_renders_instead_of_hanging(n, tmp_path):
+    # A subprocess with a generous timeout: before the fix n = 60 took 10 s and
+    # n = 999 was killed after 300 s. Timings are the bench's (bench/workloads/viz.py).
+    import subprocess
+    import sys
+    script = (f"import tests.test_viz as t\n_, y = t.looped_product({n})\n"
+              "svg = t.draw_dot(y).pipe(format='svg')\nprint(len(svg))\n")
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                            text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 1000
+
+
+def test_in_jupyter_without_dot_the_picture_says_how_to_install_it(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    bundle = draw_dot(seed_graph())._repr_mimebundle_()
+    assert list(bundle) == ["text/plain"]
+    assert "apt-get install graphviz" in bundle["text/plain"]
+    assert ".source" in bundle["text/plain"]
+
+
+@pytest.mark.requires("dot")
+def test_in_jupyter_with_dot_the_picture_is_svg():
+    bundle = draw_dot(seed_graph())._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+SEED_SOURCE = """digraph {
+	graph [rankdir=LR]
+	n0 [label="{ L | data 84.0000 | grad 1.0000 }" shape=record]
+	n0_op [label="*"]
+	n0_op -> n0
+	n1 [label="{ f | data 3.0000 | grad 28.0000 }" shape=record]
+	n2 [label="{ e | data 28.0000 | grad 3.0000 }" shape=record]
+	n2_op [label="+"]
+	n2_op -> n2
+	n3 [label="{ d | data -2.0000 | grad 3.0000 }" shape=record]
+	n4 [label="{ c | data 30.0000 | grad 3.0000 }" shape=record]
+	n4_op [label="*"]
+	n4_op -> n4
+	n5 [label="{ a | data 10.0000 | grad 9.0000 }" shape=record]
+	n6 [label="{ b | data 3.0000 | grad 30.0000 }" shape=record]
+	n1 -> n0_op
+	n2 -> n0_op
+	n3 -> n2_op
+	n4 -> n2_op
+	n5 -> n4_op
+	n6 -> n4_op
+}
+"""
+
+
+def test_the_seeds_picture_is_unchanged_by_the_layout_budget():
+    # The DOT source of figure bp4 before issue 19's fix, byte for byte: graphs under
+    # LAYOUT_BUDGET (the seed's, the lectures') get no copies and no nslimit.
+    assert draw_dot(seed_graph()).source == SEED_SOURCE
+
+
+def test_lecture_mlp_gets_no_copies():
+    import random
+    from autograd.nn import MLP
+    random.seed(0)
+    out = MLP(3, [4, 4, 1])([2.0, 3.0, -1.0])
+    source = draw_dot(out).source
+    assert "dashed" not in source and "nslimit" not in source

@@ -249,6 +249,35 @@ cdef extern from *:
         return 0;
     }
 
+    /* A slot wrapper's docstring (help(Value.__mul__)) is its wrapperbase's doc,
+       a C string in CPython's static slot table shared by every type: give this
+       descriptor a copy of the wrapperbase with our doc. The copy keeps the
+       name and wrapper function that update_slot compares, so assigning the
+       descriptor back still restores the compiled slot. Both are kept for the
+       life of the process (the type is static, its descriptors are never freed). */
+    static int autograd_set_wrapper_doc(PyObject *descr, const char *doc) {
+        PyWrapperDescrObject *w = (PyWrapperDescrObject *)descr;
+        struct wrapperbase *copy;
+        char *text;
+        if (!Py_IS_TYPE(descr, &PyWrapperDescr_Type)) {
+            PyErr_SetString(PyExc_TypeError, "not a slot wrapper");
+            return -1;
+        }
+        copy = (struct wrapperbase *)PyMem_RawMalloc(sizeof(struct wrapperbase));
+        text = (char *)PyMem_RawMalloc(strlen(doc) + 1);
+        if (copy == NULL || text == NULL) {
+            PyMem_RawFree(copy);
+            PyMem_RawFree(text);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(text, doc, strlen(doc) + 1);
+        *copy = *w->d_base;
+        copy->doc = text;
+        w->d_base = copy;
+        return 0;
+    }
+
     /* The compiled + and * of Value, to know when code replaced them. */
     static binaryfunc autograd_nb_add = NULL, autograd_nb_mul = NULL;
     static void autograd_save_ops(PyTypeObject *t) {
@@ -271,6 +300,7 @@ cdef extern from *:
     void autograd_untrack_dying(PyObject* o)
     Py_ssize_t AUTOGRAD_VALUE_ATTRS_OFFSET
     int autograd_wrap_number_slot(PyTypeObject* t, object model) except -1
+    int autograd_set_wrapper_doc(object descr, const char* doc) except -1
     void autograd_save_ops(PyTypeObject* t)
     bint autograd_ops_untouched(PyTypeObject* t) noexcept
     void autograd_set_vectorcall(PyTypeObject* t, void* f)

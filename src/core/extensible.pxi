@@ -57,6 +57,76 @@ del _name
 autograd_save_ops(<PyTypeObject*>Value)
 
 
+# -- what an op is, in micrograd's Python: help() and _backward's repr -------
+# Made from OP_PYTHON's rows once, at import: no cost when an op runs.
+
+cdef str indent(str text, str prefix):
+    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+
+
+cdef str op_python(uint8_t op, str method):
+    """The micrograd-style Python of op `op`, as the method `method` of Value."""
+    methods, forward, backward = OP_PYTHON[op][:3]
+    label = OP_PYTHON[op][3] if len(OP_PYTHON[op]) > 3 else repr(OP_NAMES[op])
+    binary = "other.data" in forward or "other.data" in backward
+    takes_other = binary or "other" in forward
+    lines = [f"def {method}(self{', other' if takes_other else ''}):"]
+    if binary:
+        lines.append("    other = other if isinstance(other, Value) else Value(other)")
+    children = "(self, other)" if binary else "(self,)"
+    lines += [f"    out = Value({forward.split('  #')[0].strip()}, {children}, {label})", "",
+              "    def _backward():", indent(backward, "        "),
+              "    out._backward = _backward", "", "    return out"]
+    return "\n".join(lines)
+
+
+cdef str op_doc(str method):
+    """help(Value.<method>): the micrograd Python of every op the method makes."""
+    rows = [op for op in sorted(OP_PYTHON) if method in OP_PYTHON[op][0]]
+    first = OP_PYTHON[rows[0]][0][0]
+    reflected = method != first
+    parts = []
+    for op in rows:
+        methods, forward = OP_PYTHON[op][:2]
+        binary = "other" in forward
+        symbol = OP_NAMES[op]
+        if reflected:
+            head = (f"``other {symbol} self`` for a number ``other``: ``Value(other) {symbol} "
+                    f"self``, one '{symbol}' node.")
+        elif binary:
+            kind = forward.partition("#")[2].strip()
+            head = f"``self {symbol} other``" + (f" ({kind})." if kind else ".")
+        else:
+            head = f"``self.{method}()``." if not method.startswith("__") else \
+                f"``{symbol}(self)``, micrograd's ``{method}``."
+        parts.append(head + " micrograd's Python for it (the core computes the same "
+                     "numbers, in C)::\n\n" + indent(op_python(op, first), "    "))
+    return "\n\n".join(parts) + ("\n\nThe _backward of the result applies the chain rule "
+                                  "above; see its repr.")
+
+
+cdef int install_op_docs() except -1:
+    attrs = Value.__dict__
+    done = set()
+    for op in OP_PYTHON:
+        for method in OP_PYTHON[op][0]:
+            if method in done:
+                continue
+            done.add(method)
+            doc = op_doc(method)
+            descr = attrs[method]
+            if type(descr).__name__ == "wrapper_descriptor":
+                # keep the signature line CPython's own doc starts with
+                sig = descr.__text_signature__
+                autograd_set_wrapper_doc(descr, f"{method}{sig}\n--\n\n{doc}".encode())
+            else:
+                descr.__doc__ = doc
+    return 0
+
+
+install_op_docs()
+
+
 def _leaf(data, grad, name):
     """Rebuild a pickled or copied leaf."""
     v = new_leaf(to_double(data, "data"))     # not Value(...): user code may replace it
@@ -127,7 +197,23 @@ cdef class _LocalBackward:
         op_backward(self.v.idx)
 
     def __repr__(self):
-        return f"<local chain rule of {self.v!r}>"
+        """Which chain rule, on which operands: OP_PYTHON's `_backward` body."""
+        cdef uint8_t op = arena[self.v.idx].op
+        if op not in OP_PYTHON:
+            return f"<_backward of {self.v!r} (op {self.v._op!r}): nothing to propagate>"
+        cdef node_t lhs = arena[self.v.idx].lhs
+        cdef node_t rhs = arena[self.v.idx].rhs
+        backward = OP_PYTHON[op][2]
+        names = [f"out = {value_text(self.v)}", f"self = {value_text(handle_of(lhs))}"]
+        if "other" in backward:
+            names.append(f"other = {value_text(handle_of(rhs))}" if op != OP_POW_CONST
+                         else f"other = {node_data[rhs]!r}")
+        return (f"<_backward of op {self.v._op!r}, {', '.join(names)}:\n"
+                + indent(backward, "    ") + ">")
+
+
+cdef str value_text(Value v):
+    return f"{v.name} {v!r}" if v.name else repr(v)
 
 
 # Value(data, _children, _op) must return a CustomValue, which has a __dict__:

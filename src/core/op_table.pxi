@@ -10,6 +10,43 @@
 OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
             'sigmoid', '', 'step', 'select', 'pow_mask')
 
+# Each op in micrograd's Python: (the Value methods that make it, `out`'s data,
+# the `_backward` closure's body[, its `_op` label if not OP_NAMES']), with micrograd's names: self and other the
+# operands, out the result. The same formulas and association as op_forward and
+# op_backward_step below (keep them in step). help(Value.__mul__) and the repr
+# of a `_backward` are made from these rows (op_docs in extensible.pxi): a new
+# op's row is all its documentation needs. Ops with no row (the leaf, custom
+# ops, the internal ops of differentiation) have no method of their own.
+OP_PYTHON = {
+    OP_ADD: (("__add__", "__radd__"), "self.data + other.data",
+             "self.grad += out.grad\nother.grad += out.grad"),
+    OP_SUB: (("__sub__", "__rsub__"), "self.data - other.data",
+             "self.grad += out.grad\nother.grad -= out.grad"),
+    OP_MUL: (("__mul__", "__rmul__"), "self.data * other.data",
+             "self.grad += other.data * out.grad\nother.grad += self.data * out.grad"),
+    OP_DIV: (("__truediv__", "__rtruediv__"), "self.data / other.data",
+             "self.grad += out.grad / other.data\n"
+             "other.grad -= out.grad * self.data / (other.data * other.data)"),
+    OP_NEG: (("__neg__",), "-self.data", "self.grad -= out.grad"),
+    OP_POW_CONST: (("__pow__",), "self.data ** other          # other: a number",
+                   "if other != 0:\n    self.grad += (other * self.data ** (other - 1)) * out.grad",
+                   "f'**{other}'"),
+    OP_POW: (("__pow__", "__rpow__"), "self.data ** other.data    # other: a Value",
+             "if other.data != 0:\n"
+             "    self.grad += (other.data * self.data ** (other.data - 1)) * out.grad\n"
+             "if not (self.data == 0 and other.data >= 0):\n"
+             "    other.grad += out.data * math.log(self.data) * out.grad"),
+    OP_RELU: (("relu",), "0 if self.data < 0 else self.data",
+              "self.grad += (1.0 if out.data > 0 else 0.0) * out.grad"),
+    OP_TANH: (("tanh",), "math.tanh(self.data)",
+              "self.grad += (1 - out.data * out.data) * out.grad"),
+    OP_EXP: (("exp",), "math.exp(self.data)", "self.grad += out.data * out.grad"),
+    OP_LOG: (("log",), "math.log(self.data)", "self.grad += out.grad / self.data"),
+    OP_SIGMOID: (("sigmoid",), "(1 / (1 + math.exp(-self.data)) if self.data >= 0 else\n"
+                               "               math.exp(self.data) / (1 + math.exp(self.data)))",
+                 "self.grad += out.data * (1 - out.data) * out.grad"),
+}
+
 # Forward errors, raised as Python does for the same computation on floats.
 cdef enum:
     ERR_NONE = 0

@@ -414,3 +414,30 @@ cdef class Graph:
 
     def __repr__(self):
         return f"Graph({self.size} nodes)"
+
+
+def topological_order(Value root not None):
+    """The Values that computed `root`, operands before results: ``root.backward()``
+    applies their chain rules (``_backward``) in the reverse of this order.
+
+    The very order of ``backward()`` and of ``Graph(root)`` (the same sweep), for
+    any graph, custom ops included. Used by ``autograd.viz.watch_backward`` to
+    show backpropagation step by step. Makes a Python object for each node: a
+    teaching and debugging tool, not a fast path.
+
+    Returns
+    -------
+    list of Value
+
+    Examples
+    --------
+    >>> a = Value(2.0); b = a * 3; c = b + a
+    >>> [v.data for v in topological_order(c)]   # 3 is a leaf, as in micrograd
+    [2.0, 3.0, 6.0, 8.0]
+    """
+    if root.idx == 0:
+        raise_uninitialised()
+    cdef Graph g = Graph.__new__(Graph)
+    g.record(root.idx, True)                # pinned: making handles cannot free a node
+    cdef Py_ssize_t k
+    return [handle_of(g.order[k]) for k in range(g.size)]

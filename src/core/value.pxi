@@ -319,7 +319,10 @@ def dot(weights, inputs, start):
 
 @cython.freelist(1024)
 cdef class Value:
-    """A scalar that remembers how it was computed, micrograd's ``Value``.
+    """Value(data, _children=(), _op='', name='', *, label=None)
+--
+
+A scalar that remembers how it was computed, micrograd's ``Value``.
 
     Parameters
     ----------
