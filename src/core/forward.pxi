@@ -90,10 +90,20 @@ cdef int32_t* position_buffer() except NULL:
     return sweep_pos
 
 
+cdef double physical_memory():
+    """The machine's memory in bytes (inf where the OS does not say)."""
+    import os
+    try:
+        return <double>os.sysconf("SC_PHYS_PAGES") * <double>os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return float("inf")
+
+
 cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
                        double* result) except -1:
     """The tangents of `outs` for L directions: result[j * L + k] = sum over the
-    inputs i of d(outs[j])/d(ins[i]) * seeds[i * L + k].
+    inputs i of d(outs[j])/d(ins[i]) * seeds[i * L + k]; `seeds` NULL stands
+    for the identity (L == len(ins): lane i is input i's, the Jacobian).
 
     Inputs may be any nodes of the graph (as grad()'s): a seeded node's
     tangent is what its operands give plus its seed, so the Jacobian is
@@ -149,6 +159,9 @@ cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
             raise MemoryError(f"forward mode needs {n} x {L} tangents: more bytes than "
                               "can be addressed")
         n_bytes = <size_t>n * <size_t>L * sizeof(double)
+        if n_bytes > (1 << 30) and n_bytes > physical_memory():
+            raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
+                              f"{n} nodes of tangents, more than this machine's memory")
         tangents = <double*>malloc(n_bytes if n_bytes else 1)
         if tangents == NULL:
             raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
@@ -168,13 +181,17 @@ cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
             pos[g.order[p]] = <int32_t>(p + 1)
         # each input's nonzero seeds, hung on its node's position
         for j in range(n_in):
-            srow = &seeds[j * L]
-            lo = 0
-            while lo < L and srow[lo] == 0.0:
-                lo += 1
-            hi = L
-            while hi > lo and srow[hi - 1] == 0.0:
-                hi -= 1
+            if seeds == NULL:
+                lo = j
+                hi = j + 1
+            else:
+                srow = &seeds[j * L]
+                lo = 0
+                while lo < L and srow[lo] == 0.0:
+                    lo += 1
+                hi = L
+                while hi > lo and srow[hi - 1] == 0.0:
+                    hi -= 1
             seed_lo[j] = <int32_t>lo
             seed_hi[j] = <int32_t>hi
             q = pos[(<Value>ins[j]).idx]
@@ -231,9 +248,12 @@ cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
                     row[j] = 0.0
                 q = first_seed[p]
                 while q:
-                    srow = &seeds[(q - 1) * L]
-                    for j in range(seed_lo[q - 1], seed_hi[q - 1]):
-                        row[j] += srow[j]
+                    if seeds == NULL:
+                        row[q - 1] += 1.0
+                    else:
+                        srow = &seeds[(q - 1) * L]
+                        for j in range(seed_lo[q - 1], seed_hi[q - 1]):
+                            row[j] += srow[j]
                     q = next_seed[q - 1]
             if hi <= lo:
                 lo = hi = 0
@@ -393,9 +413,7 @@ def jacfwd(outputs, inputs):
     cdef list outs = values_of(outputs, "outputs")
     cdef list ins = tangent_inputs(inputs)
     cdef Py_ssize_t n_in = len(ins)
-    seeds = np.eye(n_in, dtype=np.float64)
     out = np.empty((len(outs), n_in), dtype=np.float64)
-    cdef const double[:, ::1] s = seeds
     cdef double[:, ::1] r = out
-    tangent_sweep(outs, ins, &s[0, 0], n_in, &r[0, 0])
+    tangent_sweep(outs, ins, NULL, n_in, &r[0, 0])
     return out
