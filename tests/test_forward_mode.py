@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from autograd import CustomValue, Value, grad, hessian, hvp, jacfwd, jvp
-from autograd._core import OP_NAMES, arena_stats
-from autograd.functional import AUTO_FORWARD_FROM
+from autograd._core import OP_NAMES, ForwardJacobian, arena_stats
+from autograd.functional import AUTO_FORWARD_FROM, RecordedHessian
 
 if os.environ.get("CI") == "true":
     import torch        # CI installs it: these tests must run there, never skip
@@ -141,12 +141,12 @@ def test_random_programs_reach_every_op_code(programs):
             y = programs.run(prog, Value, xs)[-1]
             graphs = [y] + [g for g in grad(y, xs, create_graph=True, allow_unused=True)
                             if g is not None]
-            stack, done = list(graphs), set()
+            stack, done = list(graphs), {}
             while stack:
                 v = stack.pop()
                 if id(v) in done:
                     continue
-                done.add(id(v))
+                done[id(v)] = v                 # held: a freed handle's id is reused
                 seen.add(v._op)
                 stack.extend(v._prev)
     named = {name for name in OP_NAMES if name}      # '' is a leaf's (and a custom op's)
@@ -273,6 +273,55 @@ def test_hvp_is_hessian_times_v():
     assert hvp(lambda x, y: x * x * y, [1.0, 2.0], [1.0, 0.0]) == [4.0, 2.0]
     with pytest.raises(ValueError, match="2 entries for 3 inputs"):
         hvp(rosenbrock, [1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_recorded_hessian_equals_fresh_hessians_bit_for_bit(seed, programs):
+    prog = programs.make(85_000 + seed, programs.ALL_OPS)
+    rng = random.Random(seed)
+
+    def f(*leaves):
+        return programs.run(prog, Value, list(leaves))[-1]
+
+    recorded = RecordedHessian(f, [float(x) for x in prog.leaves])
+    checked = 0
+    for _ in range(3):
+        point = [x + rng.uniform(-0.05, 0.05) * abs(x) for x in prog.leaves]
+        try:
+            fresh = hessian(f, point, method="forward-over-reverse", as_array=True)
+        except (ArithmeticError, ValueError):
+            continue                          # left the program's domain
+        replayed = recorded(point)
+        assert np.array_equal(replayed, fresh, equal_nan=True), repr(prog)
+        checked += 1
+    assert checked, "no perturbed point stayed in the program's domain"
+
+
+def test_recorded_hessian_of_rosenbrock():
+    h = RecordedHessian(rosenbrock, [0.0] * 6)
+    for point in ([1.0] * 6, [0.5, -0.3, 1.2, 0.8, -1.0, 0.1]):
+        assert np.array_equal(h(point), hessian(rosenbrock, point, as_array=True))
+    with pytest.raises(ValueError):
+        h([1.0] * 5)
+
+
+def test_forward_jacobian_follows_the_data_and_keeps_its_nodes():
+    x, y = Value(2.0), Value(3.0)
+    jac = ForwardJacobian([x * y, (x + y).tanh()], [x, y])   # the outputs' handles dropped
+    assert (jac.n_outputs, jac.n_inputs) == (2, 2)
+    d = 1.0 - math.tanh(5.0) ** 2
+    assert_close(jac(), [[3.0, 2.0], [d, d]], "at (2, 3)")
+    x.data = 5.0                          # no replay: the product's node keeps its data,
+    assert jac()[0].tolist() == [3.0, 5.0]    # its partials read the operands' new data
+    del jac
+    before = live()
+    with pytest.raises(ValueError, match="not recorded"):
+        ForwardJacobian.__new__(ForwardJacobian)()
+    jac = ForwardJacobian(x * y, x)
+    with pytest.raises(RuntimeError, match="already called"):
+        jac.__init__(x * y, x)
+    del jac
+    assert live() == before
 
 
 def test_hessian_bad_method():

@@ -26,6 +26,16 @@ def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
 def jacfwd(outputs: Value | Sequence[Value],
            inputs: Value | Sequence[Value]) -> npt.NDArray[np.float64]: ...
 
+@final
+class ForwardJacobian:
+    @property
+    def n_inputs(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    def __init__(self, outputs: Value | Sequence[Value],
+                 inputs: Value | Sequence[Value]) -> None: ...
+    def __call__(self) -> npt.NDArray[np.float64]: ...
+
 class Value:
     data: float
     grad: float

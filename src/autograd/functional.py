@@ -2,13 +2,13 @@
 :func:`autograd.jacfwd`, as ``torch.autograd.functional``."""
 from __future__ import annotations
 
-from autograd._core import Value, grad, jacfwd, jvp
+from autograd._core import ForwardJacobian, Graph, Value, ValueVector, grad, jacfwd, jvp
 
 TYPE_CHECKING = False       # typing is not imported at run time (see gradcheck.py)
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Union
 
-__all__ = ["hessian", "hvp"]
+__all__ = ["hessian", "hvp", "RecordedHessian"]
 
 METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
 # method='auto': forward over reverse from this many inputs. Measured (time per
@@ -159,3 +159,54 @@ def hvp(f: Callable[..., Value],
         for k, t in zip(used, jvp([first[k] for k in used], xs, v)):
             out[k] = t
     return out
+
+
+class RecordedHessian:
+    """The Hessian of ``f`` recorded once, then evaluated at any point by replay:
+    no Python runs ``f`` again (as ``jax.jit(jax.hessian(f))`` traces once).
+
+    Records ``f(*inputs)`` and its gradient's graph (``grad(..., create_graph=True)``)
+    as one :class:`~autograd.Graph`, and its tangent sweep (``ForwardJacobian``); a
+    call sets the inputs, replays the graph (``Graph.forward``) and sweeps it forward
+    with one tangent lane per input (as :func:`autograd.jacfwd`). Valid while ``f`` runs the same ops for every point,
+    as any `Graph` (no Python branch on the data; ``relu``'s branch is fine).
+
+    Parameters
+    ----------
+    f : callable
+        Takes the inputs as positional arguments and returns a scalar Value.
+    inputs : sequence of float
+        The point to record at (any point where ``f`` runs its usual ops).
+
+    Examples
+    --------
+    >>> h = RecordedHessian(lambda x, y: x * x * y, [1.0, 2.0])
+    >>> h([3.0, 1.0])
+    array([[2., 6.],
+           [6., 0.]])
+    """
+
+    def __init__(self, f: Callable[..., Value], inputs: Iterable[float]) -> None:
+        self._xs = _leaves(inputs)
+        y = _scalar_of(f, self._xs)
+        first = grad(y, self._xs, create_graph=True, allow_unused=True)
+        self._used = [k for k, g in enumerate(first) if g is not None]
+        self._grads = [first[k] for k in self._used]
+        # one root over the gradient (and so the nodes of f it needs), for replay
+        self._graph = Graph(sum(self._grads, Value(0.0)))
+        self._vector = ValueVector(self._xs)
+        # the tangent sweep's order and positions, recorded once too
+        self._jacobian = ForwardJacobian(self._grads, self._xs) if self._grads else None
+
+    def __call__(self, point: Any) -> Any:
+        """The Hessian at `point` (one number per input), a numpy array (n, n)."""
+        import numpy as np
+        self._vector.data = point
+        self._graph.forward()
+        n = len(self._xs)
+        if len(self._used) == n:
+            return self._jacobian()
+        matrix = np.zeros((n, n))
+        if self._jacobian is not None:
+            matrix[self._used] = self._jacobian()
+        return matrix

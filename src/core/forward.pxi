@@ -99,62 +99,170 @@ cdef double physical_memory():
         return float("inf")
 
 
-cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
-                       double* result) except -1:
-    """The tangents of `outs` for L directions: result[j * L + k] = sum over the
-    inputs i of d(outs[j])/d(ins[i]) * seeds[i * L + k]; `seeds` NULL stands
-    for the identity (L == len(ins): lane i is input i's, the Jacobian).
+cdef struct TangentStep:
+    node_t node         # whose data the partials read (with its operands')
+    node_t lhs
+    node_t rhs
+    int32_t plhs        # the operands' positions in the order (-1: none, or a ** c's c)
+    int32_t prhs
+    uint8_t op          # OP_LEAF for a leaf: nothing to compute
 
-    Inputs may be any nodes of the graph (as grad()'s): a seeded node's
-    tangent is what its operands give plus its seed, so the Jacobian is
-    grad()'s, transposed. The graph's data are used as they are (no forward
-    pass); nothing in the arena changes.
+
+@cython.final
+cdef class ForwardJacobian:
+    """The recorded graph of some outputs, ready for tangent sweeps over their
+    inputs at the graph's current data (jvp, jacfwd, RecordedHessian).
+
+    Records once what every sweep needs and only depends on the graph's
+    structure: the order, each node's operands as positions, the inputs' and
+    outputs' positions; a sweep then reads the arena's data and writes L lanes
+    per node. With `keep` the nodes are pinned, so that the object stays valid
+    while the caller changes data (Graph.forward) between sweeps.
+
+    Parameters
+    ----------
+    outputs, inputs : Value or sequence of Value
+        As :func:`jacfwd`.
+
+    Examples
+    --------
+    >>> x, y = Value(2.0), Value(3.0)
+    >>> jac = ForwardJacobian([x * y], [x, y])
+    >>> jac()
+    array([[3., 2.]])
+    >>> x.data = 5.0
+    >>> jac()                   # at the current data: d(x*y) = (y, x)
+    array([[3., 5.]])
     """
-    cdef Py_ssize_t n_out = len(outs), n_in = len(ins), n = 0, p, j, k, q
-    cdef node_t root = (<Value>outs[0]).idx, t, i
-    cdef uint8_t managed = 0, op
-    cdef Graph g = Graph.__new__(Graph)
-    cdef int32_t* pos = NULL            # node -> 1 + its position in the order (0: absent)
-    cdef int32_t* lo_of = NULL          # per position: the lanes that may be nonzero
-    cdef int32_t* hi_of = NULL
-    cdef int32_t* first_seed = NULL     # per position: its first seeded input + 1 (a list)
-    cdef int32_t* next_seed = NULL      # per input: the next input seeded at the same node + 1
-    cdef int32_t* seed_lo = NULL        # per input: the hull of its nonzero seeds
-    cdef int32_t* seed_hi = NULL
-    cdef double* tangents = NULL
-    cdef double* scratch = NULL
-    cdef Step* st
-    cdef Py_ssize_t lo, hi, clo, chi, alo, ahi, blo, bhi
-    cdef int which
-    cdef bint ra, rb
-    cdef Py_ssize_t pl, pr
-    cdef double da, db
-    cdef const double* ta
-    cdef const double* tb
-    cdef double* row
-    cdef const double* srow
-    cdef size_t n_bytes
-    if n_out > 1:
-        # one root for the sweep, as grad() joins its outputs: temporary ADD nodes
-        for j in range(n_out):
-            managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
-        ensure_slots(n_out - 1)
-        node_pin(root)
-        for j in range(1, n_out):
-            t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
-            node_decref(root)
-            root = t
-    try:
-        g.record(root, False)
-        if g.has_python:
-            for k in range(g.n_steps):
-                if g.steps[k].op == OP_CUSTOM:
-                    raise ValueError(
-                        f"forward mode cannot differentiate through custom op "
-                        f"{custom_op_name(g)!r}: its rule is a Python _backward (reverse "
-                        "mode only), which gives no tangents. Build it from built-in ops, "
-                        "or use autograd.grad")
-        n = g.size
+    cdef Graph graph
+    cdef TangentStep* steps     # one per position of graph.order
+    cdef int32_t* in_pos        # per input: its position (-1: not in the graph)
+    cdef int32_t* out_pos       # per output: its position
+    cdef readonly Py_ssize_t n_inputs
+    cdef readonly Py_ssize_t n_outputs
+
+    def __cinit__(self):
+        self.steps = NULL
+        self.in_pos = NULL
+        self.out_pos = NULL
+        self.n_inputs = 0
+        self.n_outputs = 0
+
+    def __init__(self, outputs, inputs):
+        self.record(values_of(outputs, "outputs"), values_of(inputs, "inputs"), True)
+
+    def __dealloc__(self):
+        free(self.steps)
+        free(self.in_pos)
+        free(self.out_pos)
+
+    cdef int record(self, list outs, list ins, bint keep) except -1:
+        cdef Py_ssize_t n_out = len(outs), n_in = len(ins), n, p, j
+        cdef node_t root = (<Value>outs[0]).idx, t, i, joined
+        cdef uint8_t managed = 0, op
+        cdef int32_t* pos = NULL
+        cdef Graph g = Graph.__new__(Graph)
+        if self.steps != NULL:
+            raise RuntimeError("ForwardJacobian.__init__ was already called")
+        if n_out > 1:
+            # one root for the sweep, as grad() joins its outputs: temporary ADD nodes
+            # (kept alive by the graph's pins while it is kept, never swept for tangents)
+            for j in range(n_out):
+                managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
+            ensure_slots(n_out - 1)
+            node_pin(root)
+            for j in range(1, n_out):
+                t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
+                node_decref(root)
+                root = t
+        joined = root
+        try:
+            g.record(root, keep)
+            if g.has_python:
+                for j in range(g.n_steps):
+                    if g.steps[j].op == OP_CUSTOM:
+                        raise ValueError(
+                            f"forward mode cannot differentiate through custom op "
+                            f"{custom_op_name(g)!r}: its rule is a Python _backward "
+                            "(reverse mode only), which gives no tangents. Build it from "
+                            "built-in ops, or use autograd.grad")
+            n = g.size
+            self.steps = <TangentStep*>malloc((n if n else 1) * sizeof(TangentStep))
+            self.in_pos = <int32_t*>malloc(n_in * sizeof(int32_t))
+            self.out_pos = <int32_t*>malloc(n_out * sizeof(int32_t))
+            if self.steps == NULL or self.in_pos == NULL or self.out_pos == NULL:
+                raise_no_memory("a tangent sweep's steps", n, sizeof(TangentStep))
+            pos = position_buffer()
+            for p in range(n):
+                pos[g.order[p]] = <int32_t>(p + 1)
+            for p in range(n):
+                i = g.order[p]
+                op = arena[i].op
+                self.steps[p].node = i
+                self.steps[p].lhs = arena[i].lhs
+                self.steps[p].rhs = arena[i].rhs
+                self.steps[p].op = op
+                self.steps[p].plhs = pos[arena[i].lhs] - 1 if op != OP_LEAF else -1
+                self.steps[p].prhs = pos[arena[i].rhs] - 1 if op != OP_LEAF else -1
+            for j in range(n_out - 1):
+                self.steps[pos[root] - 1].op = OP_LEAF      # a join node: no tangents
+                root = arena[root].lhs
+            for j in range(n_in):
+                self.in_pos[j] = pos[(<Value>ins[j]).idx] - 1
+            for j in range(n_out):
+                self.out_pos[j] = pos[(<Value>outs[j]).idx] - 1
+            for p in range(n):
+                pos[g.order[p]] = 0
+        finally:
+            if n_out > 1:
+                # the join nodes live on in a kept graph's pins; otherwise they go now
+                # (their steps are leaves: a sweep never reads them)
+                node_decref(joined)
+        self.graph = g
+        self.n_inputs = n_in
+        self.n_outputs = n_out
+        return 0
+
+    def __call__(self):
+        """The Jacobian at the graph's current data, (n_outputs, n_inputs)."""
+        import numpy as np
+        if self.steps == NULL:
+            raise ValueError("this ForwardJacobian was not recorded")
+        out = np.empty((self.n_outputs, self.n_inputs), dtype=np.float64)
+        cdef double[:, ::1] r = out
+        if self.n_inputs:
+            self.sweep(NULL, self.n_inputs, &r[0, 0])
+        return out
+
+    cdef int sweep(self, const double* seeds, Py_ssize_t L, double* result) except -1:
+        """The tangents of the outputs for L directions: result[j * L + k] = sum over
+        the inputs i of d(outs[j])/d(ins[i]) * seeds[i * L + k]; `seeds` NULL
+        stands for the identity (L == n_inputs: lane i is input i's, the Jacobian).
+
+        Inputs may be any nodes of the graph (as grad()'s): a seeded node's
+        tangent is what its operands give plus its seed, so the Jacobian is
+        grad()'s, transposed. The graph's data are used as they are (no forward
+        pass); nothing in the arena changes.
+        """
+        cdef Py_ssize_t n = self.graph.size, n_in = self.n_inputs, p, j, q
+        cdef TangentStep* st
+        cdef int32_t* lo_of = NULL          # per position: the lanes that may be nonzero
+        cdef int32_t* hi_of = NULL
+        cdef int32_t* first_seed = NULL     # per position: its first seeded input + 1
+        cdef int32_t* next_seed = NULL      # per input: the next one seeded at the same node + 1
+        cdef int32_t* seed_lo = NULL        # per input: the hull of its nonzero seeds
+        cdef int32_t* seed_hi = NULL
+        cdef double* tangents = NULL
+        cdef double* scratch = NULL
+        cdef double* row
+        cdef const double* srow
+        cdef const double* ta
+        cdef const double* tb
+        cdef Py_ssize_t lo, hi, clo, chi, pl, pr
+        cdef int which
+        cdef bint ra, rb
+        cdef double da, db
+        cdef size_t n_bytes
         if L > 0 and n > (<Py_ssize_t>0x7FFFFFFFFFFFFFFF) // 8 // L:
             raise MemoryError(f"forward mode needs {n} x {L} tangents: more bytes than "
                               "can be addressed")
@@ -162,125 +270,121 @@ cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
         if n_bytes > (1 << 30) and n_bytes > physical_memory():
             raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
                               f"{n} nodes of tangents, more than this machine's memory")
-        tangents = <double*>malloc(n_bytes if n_bytes else 1)
-        if tangents == NULL:
-            raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
-                              f"{n} nodes of tangents")
-        scratch = <double*>malloc(2 * (L if L else 1) * sizeof(double))
-        lo_of = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
-        hi_of = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
-        first_seed = <int32_t*>calloc(n if n else 1, sizeof(int32_t))
-        next_seed = <int32_t*>calloc(n_in, sizeof(int32_t))
-        seed_lo = <int32_t*>malloc(n_in * sizeof(int32_t))
-        seed_hi = <int32_t*>malloc(n_in * sizeof(int32_t))
-        if (scratch == NULL or lo_of == NULL or hi_of == NULL or
-                first_seed == NULL or next_seed == NULL or seed_lo == NULL or seed_hi == NULL):
-            raise MemoryError("forward mode: no memory for its scratch arrays")
-        pos = position_buffer()
-        for p in range(n):
-            pos[g.order[p]] = <int32_t>(p + 1)
-        # each input's nonzero seeds, hung on its node's position
-        for j in range(n_in):
-            if seeds == NULL:
-                lo = j
-                hi = j + 1
-            else:
-                srow = &seeds[j * L]
-                lo = 0
-                while lo < L and srow[lo] == 0.0:
-                    lo += 1
-                hi = L
-                while hi > lo and srow[hi - 1] == 0.0:
-                    hi -= 1
-            seed_lo[j] = <int32_t>lo
-            seed_hi[j] = <int32_t>hi
-            q = pos[(<Value>ins[j]).idx]
-            if q and hi > lo:
-                next_seed[j] = first_seed[q - 1]
-                first_seed[q - 1] = <int32_t>(j + 1)
-        k = 0                               # the next step of g.steps
-        for p in range(n):
-            i = g.order[p]
-            row = &tangents[p * L]
-            lo = L
-            hi = 0
-            which = 0
-            if k < g.n_steps and g.steps[k].out == i:
-                st = &g.steps[k]
-                k += 1
-                op = st.op
-                # the local partial derivatives, and which operands have one
-                da = 0.0
-                db = 0.0
-                which = op_chain(op, node_data[st.lhs], node_data[st.rhs], node_data[i],
-                                 1.0, &da, &db)
-                pl = pos[st.lhs] - 1        # -1: not in the order (a ** c's constant)
-                pr = pos[st.rhs] - 1
-                ra = (which & TO_LHS) != 0 and pl >= 0 and lo_of[pl] < hi_of[pl]
-                rb = (which & TO_RHS) != 0 and pr >= 0 and lo_of[pr] < hi_of[pr]
-                which = (TO_LHS if ra else 0) | (TO_RHS if rb else 0)
-                if ra:
-                    lo = lo_of[pl]
-                    hi = hi_of[pl]
-                if rb:
-                    lo = min(lo, lo_of[pr])
-                    hi = max(hi, hi_of[pr])
-                if which:
-                    ta = lanes_over(tangents, lo_of, hi_of, pl, L, lo, hi,
-                                    scratch) if ra else NULL
-                    tb = lanes_over(tangents, lo_of, hi_of, pr, L, lo, hi,
-                                    &scratch[L]) if rb else NULL
-                    tangent_lanes(da, db, ta, tb, row, lo, hi, which)
-            clo = lo
-            chi = hi
-            q = first_seed[p]
-            if q:
-                # a seeded node: its seeds added to what its operands gave
-                while q:
-                    lo = min(lo, seed_lo[q - 1])
-                    hi = max(hi, seed_hi[q - 1])
-                    q = next_seed[q - 1]
-                if chi <= clo:
-                    clo = chi = hi
-                for j in range(lo, clo):
-                    row[j] = 0.0
-                for j in range(chi, hi):
-                    row[j] = 0.0
-                q = first_seed[p]
-                while q:
-                    if seeds == NULL:
-                        row[q - 1] += 1.0
-                    else:
-                        srow = &seeds[(q - 1) * L]
-                        for j in range(seed_lo[q - 1], seed_hi[q - 1]):
-                            row[j] += srow[j]
-                    q = next_seed[q - 1]
-            if hi <= lo:
-                lo = hi = 0
-            lo_of[p] = <int32_t>lo
-            hi_of[p] = <int32_t>hi
-        for j in range(n_out):
-            p = pos[(<Value>outs[j]).idx] - 1
-            row = &result[j * L]
-            memset(row, 0, L * sizeof(double))
-            memcpy(&row[lo_of[p]], &tangents[p * L + lo_of[p]],
-                   (hi_of[p] - lo_of[p]) * sizeof(double))
-    finally:
-        if pos != NULL:
+        try:
+            tangents = <double*>malloc(n_bytes if n_bytes else 1)
+            if tangents == NULL:
+                raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
+                                  f"{n} nodes of tangents")
+            scratch = <double*>malloc(2 * (L if L else 1) * sizeof(double))
+            lo_of = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
+            hi_of = <int32_t*>malloc((n if n else 1) * sizeof(int32_t))
+            first_seed = <int32_t*>calloc(n if n else 1, sizeof(int32_t))
+            next_seed = <int32_t*>calloc(n_in, sizeof(int32_t))
+            seed_lo = <int32_t*>malloc(n_in * sizeof(int32_t))
+            seed_hi = <int32_t*>malloc(n_in * sizeof(int32_t))
+            if (scratch == NULL or lo_of == NULL or hi_of == NULL or first_seed == NULL or
+                    next_seed == NULL or seed_lo == NULL or seed_hi == NULL):
+                raise MemoryError("forward mode: no memory for its scratch arrays")
+            # each input's nonzero seeds, hung on its node's position
+            for j in range(n_in):
+                if seeds == NULL:
+                    lo = j
+                    hi = j + 1
+                else:
+                    srow = &seeds[j * L]
+                    lo = 0
+                    while lo < L and srow[lo] == 0.0:
+                        lo += 1
+                    hi = L
+                    while hi > lo and srow[hi - 1] == 0.0:
+                        hi -= 1
+                seed_lo[j] = <int32_t>lo
+                seed_hi[j] = <int32_t>hi
+                q = self.in_pos[j]
+                if q >= 0 and hi > lo:
+                    next_seed[j] = first_seed[q]
+                    first_seed[q] = <int32_t>(j + 1)
             for p in range(n):
-                pos[g.order[p]] = 0
-        free(tangents)
-        free(scratch)
-        free(lo_of)
-        free(hi_of)
-        free(first_seed)
-        free(next_seed)
-        free(seed_lo)
-        free(seed_hi)
-        g.release()
-        if n_out > 1:
-            node_decref(root)
-    return 0
+                st = &self.steps[p]
+                row = &tangents[p * L]
+                lo = L
+                hi = 0
+                if st.op != OP_LEAF:
+                    # the local partial derivatives, and which operands have one
+                    da = 0.0
+                    db = 0.0
+                    which = op_chain(st.op, node_data[st.lhs], node_data[st.rhs],
+                                     node_data[st.node], 1.0, &da, &db)
+                    pl = st.plhs
+                    pr = st.prhs
+                    ra = (which & TO_LHS) != 0 and pl >= 0 and lo_of[pl] < hi_of[pl]
+                    rb = (which & TO_RHS) != 0 and pr >= 0 and lo_of[pr] < hi_of[pr]
+                    which = (TO_LHS if ra else 0) | (TO_RHS if rb else 0)
+                    if ra:
+                        lo = lo_of[pl]
+                        hi = hi_of[pl]
+                    if rb:
+                        lo = min(lo, lo_of[pr])
+                        hi = max(hi, hi_of[pr])
+                    if which:
+                        ta = lanes_over(tangents, lo_of, hi_of, pl, L, lo, hi,
+                                        scratch) if ra else NULL
+                        tb = lanes_over(tangents, lo_of, hi_of, pr, L, lo, hi,
+                                        &scratch[L]) if rb else NULL
+                        tangent_lanes(da, db, ta, tb, row, lo, hi, which)
+                clo = lo
+                chi = hi
+                q = first_seed[p]
+                if q:
+                    # a seeded node: its seeds added to what its operands gave
+                    while q:
+                        lo = min(lo, seed_lo[q - 1])
+                        hi = max(hi, seed_hi[q - 1])
+                        q = next_seed[q - 1]
+                    if chi <= clo:
+                        clo = chi = hi
+                    for j in range(lo, clo):
+                        row[j] = 0.0
+                    for j in range(chi, hi):
+                        row[j] = 0.0
+                    q = first_seed[p]
+                    while q:
+                        if seeds == NULL:
+                            row[q - 1] += 1.0
+                        else:
+                            srow = &seeds[(q - 1) * L]
+                            for j in range(seed_lo[q - 1], seed_hi[q - 1]):
+                                row[j] += srow[j]
+                        q = next_seed[q - 1]
+                if hi <= lo:
+                    lo = hi = 0
+                lo_of[p] = <int32_t>lo
+                hi_of[p] = <int32_t>hi
+            for j in range(self.n_outputs):
+                p = self.out_pos[j]
+                row = &result[j * L]
+                memset(row, 0, L * sizeof(double))
+                memcpy(&row[lo_of[p]], &tangents[p * L + lo_of[p]],
+                       (hi_of[p] - lo_of[p]) * sizeof(double))
+        finally:
+            free(tangents)
+            free(scratch)
+            free(lo_of)
+            free(hi_of)
+            free(first_seed)
+            free(next_seed)
+            free(seed_lo)
+            free(seed_hi)
+        return 0
+
+
+cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
+                       double* result) except -1:
+    """One sweep of a ForwardJacobian recorded for it (nodes not pinned: no
+    Python code runs between recording and sweeping)."""
+    cdef ForwardJacobian jac = ForwardJacobian.__new__(ForwardJacobian)
+    jac.record(outs, ins, False)
+    return jac.sweep(seeds, L, result)
 
 
 cdef list tangent_inputs(object inputs):
