@@ -18,7 +18,7 @@ def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
          grad_outputs: _Operand | Sequence[_Operand | None] | None = ..., *,
          create_graph: bool = ..., allow_unused: bool = ...) -> tuple[Value | None, ...]: ...
 @overload
-def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
+def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],  # type: ignore[overload-overlap]
         tangents: npt.NDArray[Any]) -> npt.NDArray[np.float64]: ...
 @overload
 def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],

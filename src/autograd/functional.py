@@ -24,6 +24,13 @@ def _leaves(inputs):
     return [x if isinstance(x, Value) else Value(x) for x in inputs]
 
 
+def _used(first):
+    """The positions and Values of the gradients that are not None."""
+    used = [k for k, g in enumerate(first) if g is not None]
+    grads = [g for g in first if g is not None]
+    return used, grads
+
+
 def _scalar_of(f, xs):
     y = f(*xs)
     if not isinstance(y, Value):
@@ -93,14 +100,14 @@ def hessian(f: Callable[..., Value],
     if method == "auto":
         method = "forward-over-reverse" if n >= AUTO_FORWARD_FROM else "reverse-over-reverse"
     if method == "forward-over-reverse":
-        used = [k for k, g in enumerate(first) if g is not None]
+        used, grads = _used(first)
         if len(used) == n:
-            matrix = jacfwd(first, xs)
+            matrix = jacfwd(grads, xs)
         else:
             import numpy as np
             matrix = np.zeros((n, n))
             if used:
-                matrix[used] = jacfwd([first[k] for k in used], xs)
+                matrix[used] = jacfwd(grads, xs)
         return matrix if as_array else matrix.tolist()
     rows = []
     for g in first:
@@ -153,10 +160,10 @@ def hvp(f: Callable[..., Value],
     if len(v) != len(xs):
         raise ValueError(f"v has {len(v)} entries for {len(xs)} inputs")
     first = grad(y, xs, create_graph=True, allow_unused=True)
-    used = [k for k, g in enumerate(first) if g is not None]
+    used, grads = _used(first)
     out = [0.0] * len(xs)
     if used:
-        for k, t in zip(used, jvp([first[k] for k in used], xs, v)):
+        for k, t in zip(used, jvp(grads, xs, v)):
             out[k] = t
     return out
 
@@ -190,8 +197,7 @@ class RecordedHessian:
         self._xs = _leaves(inputs)
         y = _scalar_of(f, self._xs)
         first = grad(y, self._xs, create_graph=True, allow_unused=True)
-        self._used = [k for k, g in enumerate(first) if g is not None]
-        self._grads = [first[k] for k in self._used]
+        self._used, self._grads = _used(first)
         # one root over the gradient (and so the nodes of f it needs), for replay
         self._graph = Graph(sum(self._grads, Value(0.0)))
         self._vector = ValueVector(self._xs)
@@ -204,9 +210,10 @@ class RecordedHessian:
         self._vector.data = point
         self._graph.forward()
         n = len(self._xs)
+        if self._jacobian is None:
+            return np.zeros((n, n))
         if len(self._used) == n:
             return self._jacobian()
         matrix = np.zeros((n, n))
-        if self._jacobian is not None:
-            matrix[self._used] = self._jacobian()
+        matrix[self._used] = self._jacobian()
         return matrix
