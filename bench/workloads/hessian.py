@@ -148,6 +148,41 @@ LABELS = {"ours": "ours (`hessian`, forward over reverse)",
           "torch": "`torch.autograd.functional.hessian`"}
 
 
+def chain(depth):
+    """A dense function of n inputs: `depth` rounds of s = tanh(s * x_i) + x_i / 2."""
+    def f(*x):
+        s = x[0]
+        for _ in range(depth):
+            for xi in x:
+                s = (s * xi).tanh() + xi * 0.5
+        return s
+    return f
+
+
+def auto_rule(bench, rounds):
+    """The measurements behind hessian(method='auto'): reverse over reverse against
+    forward over reverse, by the number of inputs and the graph's size."""
+    from autograd.functional import AUTO_FORWARD_FROM, hessian
+    rows = []
+    for n in (1, 2, 3, 5, 10):
+        for depth in (2, 50):
+            f = chain(depth)
+            point = [0.1 * k - 0.3 for k in range(n)]
+            samplers = {m: Sampler(lambda m=m: hessian(f, point, method=m, as_array=True))
+                        for m in ("forward-over-reverse", "reverse-over-reverse")}
+            samples, _ = alternate(samplers, rounds, bench.cfg["target"] / 4)
+            ratio = pair_ratio(samples, "reverse-over-reverse", "forward-over-reverse")
+            rows.append([str(n), f"{4 * depth * n:,}",
+                         fmt_time(med(samples["forward-over-reverse"])),
+                         fmt_time(med(samples["reverse-over-reverse"])), fmt_ratio(ratio),
+                         "forward" if n >= AUTO_FORWARD_FROM else "reverse"])
+    return ("### `method='auto'`: reverse over reverse / forward over reverse\n\n"
+            "A dense function (rounds of `s = tanh(s * x_i) + x_i / 2`), built each call; "
+            "ratio > 1: forward over reverse is faster.\n\n"
+            + table(["inputs", "nodes of f", "forward over reverse", "reverse over reverse",
+                     "reverse / forward", "auto picks"], rows))
+
+
 def run(bench):
     rounds = 3 if bench.quick else min(bench.cfg["rounds"], 7)
     problems = [("rosen", f"Rosenbrock-{N_ROSEN}", rosenbrock, rosen_vec, rosen_point()),
@@ -178,6 +213,8 @@ def run(bench):
                 bench.targets.append((f"Hessian of {title}, ours {how}, vs {label}",
                                       f"> {TARGET:g}x", fmt_ratio(ratio),
                                       verdict(ratio, TARGET * 1.0000001)))
+    bench.log("hessian: the auto rule")
+    body.append(auto_rule(bench, 2 if bench.quick else 5))
     bench.section(
         "Full Hessians: Rosenbrock-50 and a tanh MLP-21",
         "The dense Hessian of each function at a point, handed back to Python as a "
