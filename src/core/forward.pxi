@@ -67,27 +67,27 @@ cdef inline const double* lanes_over(double* tangents, int32_t* lo_of, int32_t* 
 # one sweep to the next and all 0 between them (a sweep clears the entries it
 # set): a fresh calloc of the arena's size per call would cost more than a
 # small graph's sweep. No Python code runs while it is in use.
-cdef int32_t* sweep_pos = NULL
-cdef Py_ssize_t sweep_pos_cap = 0
+cdef int32_t* tangent_pos = NULL
+cdef Py_ssize_t tangent_pos_cap = 0
 
 
 cdef int32_t* position_buffer() except NULL:
-    """sweep_pos, all 0, with an entry for every slot of the arena; given back
+    """tangent_pos, all 0, with an entry for every slot of the arena; given back
     and made afresh when the arena has shrunk well below it."""
-    global sweep_pos, sweep_pos_cap
+    global tangent_pos, tangent_pos_cap
     cdef int32_t* grown
-    if sweep_pos_cap > 2 * <Py_ssize_t>n_used + 4096:
-        free(sweep_pos)
-        sweep_pos = NULL
-        sweep_pos_cap = 0
-    if sweep_pos_cap < n_used:
-        grown = <int32_t*>realloc(sweep_pos, n_used * sizeof(int32_t))
+    if tangent_pos_cap > 2 * <Py_ssize_t>n_used + 4096:
+        free(tangent_pos)
+        tangent_pos = NULL
+        tangent_pos_cap = 0
+    if tangent_pos_cap < n_used:
+        grown = <int32_t*>realloc(tangent_pos, n_used * sizeof(int32_t))
         if grown == NULL:
             raise_no_memory("a tangent sweep's positions", n_used, sizeof(int32_t))
-        memset(&grown[sweep_pos_cap], 0, (n_used - sweep_pos_cap) * sizeof(int32_t))
-        sweep_pos = grown
-        sweep_pos_cap = n_used
-    return sweep_pos
+        memset(&grown[tangent_pos_cap], 0, (n_used - tangent_pos_cap) * sizeof(int32_t))
+        tangent_pos = grown
+        tangent_pos_cap = n_used
+    return tangent_pos
 
 
 cdef double physical_memory():
@@ -387,10 +387,6 @@ cdef int tangent_sweep(list outs, list ins, const double* seeds, Py_ssize_t L,
     return jac.sweep(seeds, L, result)
 
 
-cdef list tangent_inputs(object inputs):
-    return values_of(inputs, "inputs")
-
-
 def jvp(outputs, inputs, tangents):
     """The directional derivatives of `outputs` along `tangents`: a Jacobian-vector
     product by forward mode, in C, as ``torch.func.jvp``'s tangent part.
@@ -442,7 +438,7 @@ def jvp(outputs, inputs, tangents):
     """
     import numpy as np
     cdef list outs = values_of(outputs, "outputs")
-    cdef list ins = tangent_inputs(inputs)
+    cdef list ins = values_of(inputs, "inputs")
     cdef Py_ssize_t n_in = len(ins), n_out = len(outs), L
     cdef bint lanes = isinstance(tangents, np.ndarray) and tangents.ndim == 2
     if lanes:
@@ -515,7 +511,7 @@ def jacfwd(outputs, inputs):
     """
     import numpy as np
     cdef list outs = values_of(outputs, "outputs")
-    cdef list ins = tangent_inputs(inputs)
+    cdef list ins = values_of(inputs, "inputs")
     cdef Py_ssize_t n_in = len(ins)
     out = np.empty((len(outs), n_in), dtype=np.float64)
     cdef double[:, ::1] r = out
