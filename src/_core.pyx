@@ -22,6 +22,8 @@ Reading order for a newcomer, which is also the order of the includes:
    backward, iterative) and ``Graph`` replay;
 7. ``core/bulk.pxi``: ``ValueVector``, many leaves' data and grads at once;
 8. ``core/derivatives.pxi``: ``grad``, derivatives of any order;
+   ``core/forward.pxi``: forward mode in lanes (``jvp``, ``jacfwd``), each op's
+   tangent derived from its chain rule;
 9. ``core/self_check.pxi``: the import-time check of the constructor patches.
 
 ``core/c_support.pxi`` holds the C that Cython cannot write (type slots, bit
@@ -68,4 +70,5 @@ include "core/extensible.pxi"
 include "core/sweep.pxi"
 include "core/bulk.pxi"
 include "core/derivatives.pxi"
+include "core/forward.pxi"
 include "core/self_check.pxi"

@@ -14,9 +14,12 @@ from autograd.engine import CustomValue, Graph, Value, ValueVector
 from autograd.functional import hessian
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.viz import draw_dot, trace
+from autograd._core import jacfwd, jvp  # forward mode (issue 17)
+from autograd.functional import hvp
 
 __all__ = ["Value", "CustomValue", "Graph", "ValueVector", "draw_dot", "trace", "gradcheck",
            "GradcheckError", "grad", "hessian", "gradgradcheck"]
+__all__ += ["jvp", "jacfwd", "hvp"]     # forward mode (issue 17)
 
 
 # HIPS autograd installs the same import name: warn when it is installed too

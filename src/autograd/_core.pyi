@@ -1,5 +1,5 @@
 """Type stub of the compiled core (src/_core.pyx)."""
-from typing import Any, Callable, Iterable, Sequence, SupportsFloat, Union, final
+from typing import Any, Callable, Iterable, Sequence, SupportsFloat, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,24 @@ def dot(weights: Sequence[Value], inputs: Sequence[_Operand], start: Value) -> V
 def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
          grad_outputs: _Operand | Sequence[_Operand | None] | None = ..., *,
          create_graph: bool = ..., allow_unused: bool = ...) -> tuple[Value | None, ...]: ...
+@overload
+def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],  # type: ignore[overload-overlap]
+        tangents: npt.NDArray[Any]) -> npt.NDArray[np.float64]: ...
+@overload
+def jvp(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
+        tangents: _Number | Sequence[_Number]) -> tuple[float, ...]: ...
+def jacfwd(outputs: Value | Sequence[Value],
+           inputs: Value | Sequence[Value]) -> npt.NDArray[np.float64]: ...
+
+@final
+class ForwardJacobian:
+    @property
+    def n_inputs(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    def __init__(self, outputs: Value | Sequence[Value],
+                 inputs: Value | Sequence[Value]) -> None: ...
+    def __call__(self) -> npt.NDArray[np.float64]: ...
 
 class Value:
     data: float

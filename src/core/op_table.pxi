@@ -56,10 +56,22 @@ cdef enum:
     ERR_COMPLEX         # ValueError: (-8.0) ** 0.5 would be complex in Python
 
 
+cdef inline double pow_exact_first(double a, double b) noexcept nogil:
+    """C's pow(a, b), without calling it for b == 1 and b == 0, whose results are
+    exact (a, and 1 even for nan: C99 F.9.4.4), so pow gives them bit for bit too.
+    Those are the exponents of x ** 2's chain rule (x ** 1) and of its derivative
+    (x ** 0), which second derivatives evaluate at every node of a squared term."""
+    if b == 1.0:
+        return a
+    if b == 0.0:
+        return 1.0
+    return c_pow(a, b)
+
+
 cdef inline double float_pow(double a, double b, int* err) noexcept nogil:
     """a ** b: C99's pow (the IEEE value), with the error Python's float.__pow__
     would raise set in `err` (C99 pow handles inf/nan as Python does)."""
-    cdef double r = c_pow(a, b)
+    cdef double r = pow_exact_first(a, b)
     if b == 0.0 or isnan(a) or isnan(b) or isinf(a) or isinf(b):
         return r
     if a == 0.0 and b < 0.0:
@@ -166,11 +178,11 @@ cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
     if op == OP_POW_CONST:
         if b == 0.0:                          # d(a**0)/da = 0, also at a == 0 (PyTorch)
             return 0
-        da[0] = (b * c_pow(a, b - 1.0)) * g
+        da[0] = (b * pow_exact_first(a, b - 1.0)) * g
         return TO_LHS
     if op == OP_POW:
         # b is data here, so the conditions are selects (OP_SELECT in op_emit)
-        da[0] = (b * c_pow(a, b - 1.0)) * g if b != 0.0 else 0.0
+        da[0] = (b * pow_exact_first(a, b - 1.0)) * g if b != 0.0 else 0.0
         # d(a**b)/db = a**b * log(a): nan for a < 0; 0 at a == 0, b >= 0 (as PyTorch)
         db[0] = out * c_log(a) * g if not (a == 0.0 and b >= 0.0) else 0.0
         return TO_LHS | TO_RHS
