@@ -31,15 +31,35 @@ cdef extern from *:
     /* A stop request read by worker loops: volatile so that the read is not hoisted. */
     static int lanes_read_flag(const int *p) { return *(const volatile int *)p; }
     static void lanes_set_flag(int *p, int v) { *(volatile int *)p = v; }
+
+    /* The per-step loops below call op_forward / op_chain, which the compiler
+       would keep as calls (the op table is long): `flatten` inlines them into
+       each loop, where the constant op folds their dispatch away and the loop
+       vectorizes. Declared here by the names Cython gives the functions. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    /* one clone for AVX2 machines, chosen at load time (IEEE double arithmetic
+       either way: the same bits; FMA stays off, -ffp-contract=off) */
+    #define LANES_LOOP __attribute__((flatten, target_clones("avx2", "default")))
+    #elif defined(__GNUC__)
+    #define LANES_LOOP __attribute__((flatten))
+    #endif
+    #if defined(__GNUC__)
+    static int __pyx_f_8autograd_5_core_lanes_forward_rows(uint8_t, double *, double const *,
+        double const *, Py_ssize_t) LANES_LOOP;
+    static void __pyx_f_8autograd_5_core_lanes_backward_rows(uint8_t, double const *,
+        double const *, double const *, double const *, double *, double *, Py_ssize_t)
+        LANES_LOOP;
+    #endif
     """
     int lanes_read_flag(const int* p) noexcept nogil
     void lanes_set_flag(int* p, int v) noexcept nogil
 
 
 # How many doubles a block's data scratch aims at (its grads as many again):
-# 2**15 doubles = 256 KiB each, so that a block stays in a core's L2 cache.
-LANES_BLOCK_DOUBLES = 2 ** 15
-LANES_MAX_BLOCK = 4096
+# 2**16 doubles = 512 KiB each, so that a block stays in a core's L2 cache.
+LANES_BLOCK_DOUBLES = 2 ** 16
+cdef enum:
+    LANES_MAX_BLOCK = 1024     # the backward loop's local buffers hold a block
 
 
 cdef struct LaneRun:
@@ -120,59 +140,124 @@ cdef inline int lanes_forward_rows(uint8_t op, double* o, const double* a, const
     return e
 
 
-cdef inline void lanes_chain_lane(uint8_t op, const double* o, const double* g,
-                                  const double* a, const double* b, double* ga, double* gb,
-                                  Py_ssize_t j) noexcept nogil:
-    """Lane j of one step's chain rule, as op_backward_step applies it: the first
-    operand's contribution first (they may be one row: x * x)."""
-    cdef double da = 0.0, db = 0.0
-    cdef int to = op_chain(op, a[j], b[j], o[j], g[j], &da, &db)
-    if to & TO_LHS:
-        ga[j] += da
-    if to & TO_RHS:
-        gb[j] += db
+cdef inline int lanes_chain_lane(uint8_t op, const double* o, const double* g,
+                                 const double* a, const double* b, double* da, double* db,
+                                 uint8_t* to, Py_ssize_t j) noexcept nogil:
+    """Lane j of one step's chain rule (op_chain) into the local buffers."""
+    to[j] = <uint8_t>op_chain(op, a[j], b[j], o[j], g[j], &da[j], &db[j])
+    return to[j]
 
 
 cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* g,
                                      const double* a, const double* b, double* ga, double* gb,
                                      Py_ssize_t n) noexcept nogil:
+    """One step's chain rule over n lanes, added to the operands' grads as
+    op_backward_step adds it: per lane, the first operand's share first.
+
+    The contributions go to local buffers first (which alias nothing, so that
+    the loop vectorizes), then into the grads; when every lane feeds the same
+    operands (always, for a constant op) the adds are plain loops. Per lane the
+    same two additions in the same order as the scalar rule (ga and gb may be
+    one row: x * x)."""
+    cdef double da[LANES_MAX_BLOCK]
+    cdef double db[LANES_MAX_BLOCK]
+    cdef uint8_t to[LANES_MAX_BLOCK]
+    cdef int any_to = 0, all_to = TO_LHS | TO_RHS, t
     cdef Py_ssize_t j
     if op == OP_ADD:
         for j in range(n):
-            lanes_chain_lane(OP_ADD, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_ADD, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_MUL:
         for j in range(n):
-            lanes_chain_lane(OP_MUL, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_MUL, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_SUB:
         for j in range(n):
-            lanes_chain_lane(OP_SUB, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_SUB, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_RELU:
         for j in range(n):
-            lanes_chain_lane(OP_RELU, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_RELU, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_NEG:
         for j in range(n):
-            lanes_chain_lane(OP_NEG, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_NEG, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_DIV:
         for j in range(n):
-            lanes_chain_lane(OP_DIV, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_DIV, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_POW_CONST:
         for j in range(n):
-            lanes_chain_lane(OP_POW_CONST, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_POW_CONST, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_TANH:
         for j in range(n):
-            lanes_chain_lane(OP_TANH, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_TANH, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_EXP:
         for j in range(n):
-            lanes_chain_lane(OP_EXP, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_EXP, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_LOG:
         for j in range(n):
-            lanes_chain_lane(OP_LOG, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_LOG, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
     elif op == OP_SIGMOID:
         for j in range(n):
-            lanes_chain_lane(OP_SIGMOID, o, g, a, b, ga, gb, j)
+            t = lanes_chain_lane(OP_SIGMOID, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
+    else:                       # every other op of the table, present and future
+        for j in range(n):
+            t = lanes_chain_lane(op, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
+    if any_to == all_to:        # every lane feeds the same operands
+        if all_to & TO_LHS:
+            for j in range(n):
+                ga[j] += da[j]
+        if all_to & TO_RHS:
+            for j in range(n):
+                gb[j] += db[j]
     else:
         for j in range(n):
-            lanes_chain_lane(op, o, g, a, b, ga, gb, j)
+            if to[j] & TO_LHS:
+                ga[j] += da[j]
+            if to[j] & TO_RHS:
+                gb[j] += db[j]
+
+
+cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nogil:
+    """A block's sum of a shared leaf's grads, in the documented order: four
+    partial sums p[r] of the lanes j = r (mod 4), each from 0.0 in lane order,
+    then (p[0] + p[1]) + (p[2] + p[3]). Four independent chains: the adds
+    overlap and vectorize, and the order is fixed whatever the threads."""
+    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
+    cdef Py_ssize_t j, m = n - n % 4
+    for j in range(0, m, 4):
+        p0 += row[j]
+        p1 += row[j + 1]
+        p2 += row[j + 2]
+        p3 += row[j + 3]
+    if m < n:
+        p0 += row[m]
+    if m + 1 < n:
+        p1 += row[m + 1]
+    if m + 2 < n:
+        p2 += row[m + 2]
+    return (p0 + p1) + (p2 + p3)
 
 
 cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nogil:
@@ -187,11 +272,12 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     cdef double v, total
     cdef Step* st
     cdef int e, e1
-    for i in range(r.n_shared):
-        row = d + r.shared_rows[i] * L
-        v = r.shared_vals[i]
-        for j in range(n):
-            row[j] = v
+    if blk == job.b0:                   # no step writes a leaf's row: once per job
+        for i in range(r.n_shared):
+            row = d + r.shared_rows[i] * L
+            v = r.shared_vals[i]
+            for j in range(L):
+                row[j] = v
     for i in range(r.n_inputs):
         memcpy(d + r.input_rows[i] * L, r.input_vals[i] + k0, n * sizeof(double))
     for s in range(limit):
@@ -222,12 +308,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
                             d + st.rhs * L, g + st.lhs * L, g + st.rhs * L, n)
     for i in range(r.n_inputs):
         memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
-    for i in range(r.n_shared_grads):   # the block's sum, lanes in order
-        row = g + r.shared_rows[i] * L
-        total = row[0]
-        for j in range(1, n):
-            total += row[j]
-        r.partials[i * r.n_blocks + blk] = total
+    for i in range(r.n_shared_grads):
+        r.partials[i * r.n_blocks + blk] = lanes_block_sum(g + r.shared_rows[i] * L, n)
 
 
 cdef void lanes_run_job(LaneRun* r, LaneJob* job) noexcept nogil:
