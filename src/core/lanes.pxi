@@ -349,12 +349,15 @@ cdef class Lanes:
     over blocks of lanes, on `threads` threads with the GIL released.
 
     Every lane is bit for bit what ``Graph.forward()`` and ``Graph.backward()``
-    give for that lane's inputs alone. The one reordering is the sum over lanes
+    give for that lane's inputs alone (a NaN is a NaN: its sign bit may differ,
+    as it may between any two compiled loops). The one reordering is the sum over lanes
     of a shared leaf's gradient, taken in a fixed order that does not depend on
     the number of threads: lanes are cut into blocks of ``block`` consecutive
-    lanes; each block's lanes are summed in lane order, then the block sums in
-    block order; the total is added to the leaf's ``.grad``, as
-    ``backward()`` would add it (when ``B <= block``: lane 0, 1, ..., B-1).
+    lanes (a number set by the graph's size); in a block, four partial sums
+    ``p[r]`` add the lanes ``j = r (mod 4)`` in lane order, each from 0.0, and
+    the block's sum is ``(p[0] + p[1]) + (p[2] + p[3])``; the block sums are
+    added in block order, and the total is added to the leaf's ``.grad``, as
+    ``backward()`` would add it.
 
     Forward errors are those of a scalar replay: a lane where an op raises
     (``1 / 0``, ``log(-1)``, ...) raises the same exception, naming the lane
@@ -450,7 +453,8 @@ cdef class Lanes:
             if (<Value>v).idx == 0:
                 raise_uninitialised()
         self.threads = threads
-        graph = Graph(root)
+        cdef Graph graph = Graph.__new__(Graph)
+        graph.record(root.idx, True)    # custom ops: refused below, by compile
         self.compile(graph, inputs, outputs)
         self.graph = graph
         self.inputs = inputs
@@ -618,12 +622,15 @@ cdef class Lanes:
             elif arr.shape[0] != n_lanes:
                 raise ValueError(f"values[{k}] has {arr.shape[0]} lanes, values[0] "
                                  f"{n_lanes}: every input needs one value per lane")
-            arrays.append(np.array(arr, dtype=np.float64, order="C", copy=True))
+            arrays.append(arr)
         if n_lanes < 0:                 # no inputs: nothing says how many lanes
             raise ValueError("a Lanes without inputs has no lanes to run")
         if n_lanes == 0:
             raise ValueError("values have 0 lanes: give at least one value per input")
-        return arrays, n_lanes
+        self.reserve(n_lanes, max(1, min(self.n_threads, (n_lanes + self.block_lanes - 1)
+                                         // self.block_lanes)))
+        # copies: the C loops read them without the GIL, when other code could change them
+        return [np.array(arr, dtype=np.float64, order="C", copy=True) for arr in arrays], n_lanes
 
     cdef int reserve(self, Py_ssize_t n_lanes, Py_ssize_t jobs) except -1:
         """Scratch for `jobs` threads and the block sums for `n_lanes` lanes; the
