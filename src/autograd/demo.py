@@ -198,19 +198,19 @@ class BatchTrainer:
         if backward:
             self.reg_graph.backward()
         hinges = self.lanes.data(self.hinge).tolist()
-        total = sum(hinges) * (1.0 / len(hinges)) + self.reg_loss.data
-        return total, self.lanes.data(self.score).tolist()
+        total = sum(hinges) * (1.0 / len(hinges)) + self.reg_loss.data    # micrograd's sum
+        return total, self.lanes.data(self.score)
 
     def evaluate(self):
         """(total loss, scores) of the current parameters, as Values."""
         total, scores = self._run(False)
-        return Value(total), [Value(s) for s in scores]
+        return Value(total), [Value(s) for s in scores.tolist()]
 
     def step(self, lr):
         """One SGD step; returns the loss and accuracy before the update."""
         self.params.zero_grad()
         total, scores = self._run(True)
-        acc = sum((yi > 0) == (s > 0) for yi, s in zip(self.y, scores)) / len(self.y)
+        acc = float(np.mean((self.values[2] > 0) == (scores > 0)))
         self.params.sgd_step(lr)
         return total, acc
 
