@@ -149,17 +149,31 @@ cdef inline int lanes_chain_lane(uint8_t op, const double* o, const double* g,
     return to[j]
 
 
+cdef inline void lanes_chain_direct(uint8_t op, const double* o, const double* g,
+                                    const double* a, const double* b, double* ga, double* gb,
+                                    Py_ssize_t j) noexcept nogil:
+    """Lane j of one step's chain rule added straight into the grads, as
+    op_backward_step does (first operand first)."""
+    cdef double da = 0.0, db = 0.0
+    cdef int to = op_chain(op, a[j], b[j], o[j], g[j], &da, &db)
+    if to & TO_LHS:
+        ga[j] += da
+    if to & TO_RHS:
+        gb[j] += db
+
+
 cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* g,
                                      const double* a, const double* b, double* ga, double* gb,
                                      Py_ssize_t n) noexcept nogil:
     """One step's chain rule over n lanes, added to the operands' grads as
     op_backward_step adds it: per lane, the first operand's share first.
 
-    The contributions go to local buffers first (which alias nothing, so that
-    the loop vectorizes), then into the grads; when every lane feeds the same
-    operands (always, for a constant op) the adds are plain loops. Per lane the
-    same two additions in the same order as the scalar rule (ga and gb may be
-    one row: x * x)."""
+    The hot ops add straight into the grads (their op is a constant: the
+    compiler vectorizes, with a run-time check for x * x, where ga and gb are
+    one row). Every other op goes through local buffers first (which alias
+    nothing), then into the grads; when every lane feeds the same operands the
+    adds are plain loops. Per lane the same two additions in the same order as
+    the scalar rule."""
     cdef double da[LANES_MAX_BLOCK]
     cdef double db[LANES_MAX_BLOCK]
     cdef uint8_t to[LANES_MAX_BLOCK]
@@ -167,34 +181,28 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
     cdef Py_ssize_t j
     if op == OP_ADD:
         for j in range(n):
-            t = lanes_chain_lane(OP_ADD, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_ADD, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_MUL:
         for j in range(n):
-            t = lanes_chain_lane(OP_MUL, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_MUL, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_SUB:
         for j in range(n):
-            t = lanes_chain_lane(OP_SUB, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_SUB, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_RELU:
         for j in range(n):
-            t = lanes_chain_lane(OP_RELU, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_RELU, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_NEG:
         for j in range(n):
-            t = lanes_chain_lane(OP_NEG, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_NEG, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_DIV:
         for j in range(n):
-            t = lanes_chain_lane(OP_DIV, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_DIV, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_POW_CONST:
         for j in range(n):
             t = lanes_chain_lane(OP_POW_CONST, o, g, a, b, da, db, to, j)
@@ -202,24 +210,20 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
             all_to &= t
     elif op == OP_TANH:
         for j in range(n):
-            t = lanes_chain_lane(OP_TANH, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_TANH, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_EXP:
         for j in range(n):
-            t = lanes_chain_lane(OP_EXP, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_EXP, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_LOG:
         for j in range(n):
-            t = lanes_chain_lane(OP_LOG, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_LOG, o, g, a, b, ga, gb, j)
+        return
     elif op == OP_SIGMOID:
         for j in range(n):
-            t = lanes_chain_lane(OP_SIGMOID, o, g, a, b, da, db, to, j)
-            any_to |= t
-            all_to &= t
+            lanes_chain_direct(OP_SIGMOID, o, g, a, b, ga, gb, j)
+        return
     else:                       # every other op of the table, present and future
         for j in range(n):
             t = lanes_chain_lane(op, o, g, a, b, da, db, to, j)
