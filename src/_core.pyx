@@ -21,6 +21,8 @@ Reading order for a newcomer, which is also the order of the includes:
 6. ``core/sweep.pxi``: topological order, ``Value.backward`` (micrograd's
    backward, iterative) and ``Graph`` replay;
 7. ``core/bulk.pxi``: ``ValueVector``, many leaves' data and grads at once;
+   ``core/lanes.pxi``: ``Lanes``, one recorded graph run for many samples at
+   once (blocks of lanes, threads without the GIL), through the op table;
 8. ``core/derivatives.pxi``: ``grad``, derivatives of any order;
 9. ``core/self_check.pxi``: the import-time check of the constructor patches.
 
