@@ -21,6 +21,8 @@ Reading order for a newcomer, which is also the order of the includes:
 6. ``core/sweep.pxi``: topological order, ``Value.backward`` (micrograd's
    backward, iterative) and ``Graph`` replay;
 7. ``core/bulk.pxi``: ``ValueVector``, many leaves' data and grads at once;
+   ``core/lanes.pxi``: ``Lanes``, one recorded graph run for many samples at
+   once (blocks of lanes, threads without the GIL), through the op table;
 8. ``core/derivatives.pxi``: ``grad``, derivatives of any order;
    ``core/forward.pxi``: forward mode in lanes (``jvp``, ``jacfwd``), each op's
    tangent derived from its chain rule;
@@ -69,6 +71,7 @@ include "core/value.pxi"
 include "core/extensible.pxi"
 include "core/sweep.pxi"
 include "core/bulk.pxi"
+include "core/lanes.pxi"
 include "core/derivatives.pxi"
 include "core/forward.pxi"
 include "core/self_check.pxi"

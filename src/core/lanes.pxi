@@ -1,0 +1,895 @@
+# =============================================================================
+# Lanes: one recorded graph, evaluated for B inputs at once
+# =============================================================================
+# A Graph recorded from one sample becomes a compact tape (operands' positions in
+# the recorded order instead of arena indices). The lanes run it block by block:
+# a block is `block` consecutive lanes, and a block's data and grads live in a
+# scratch of rows x block doubles, each node's lanes contiguous (row * block + j),
+# small enough to stay in cache while the whole tape runs forward and backward
+# over it. Nothing of B x nodes size is ever stored: only the declared outputs'
+# values, the inputs' per-lane grads and each block's sum of the shared leaves'
+# grads leave the scratch. (Writing every node's lanes to memory and reading them
+# back for backward would cost more than the arithmetic.)
+#
+# Each step runs its op over the block's lanes in one loop: the op is tested once
+# per step, not per lane. The hot ops get a loop of their own with the op a
+# constant, so that the C compiler inlines op_forward / op_chain, folds the
+# dispatch away and vectorizes; every other op (any row added to the op table)
+# runs through the generic loop. Both call the op table's functions: no formula
+# is written here.
+#
+# Threads take whole blocks; everything the C loops read is copied out of the
+# arena and out of Python objects first (the tape, the shared leaves' values, the
+# inputs), because once the GIL is released other Python threads may run, free
+# nodes and move the arena. Results are written back with the GIL held.
+
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.pyport cimport PY_SSIZE_T_MAX
+
+cdef extern from *:
+    """
+    /* A stop request read by worker loops: volatile so that the read is not hoisted. */
+    static int lanes_read_flag(const int *p) { return *(const volatile int *)p; }
+    static void lanes_set_flag(int *p, int v) { *(volatile int *)p = v; }
+
+    /* The per-step loops below call op_forward / op_chain, which the compiler
+       would keep as calls (the op table is long): `flatten` inlines them into
+       each loop, where the constant op folds their dispatch away and the loop
+       vectorizes. Declared here by the names Cython gives the functions. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    /* one clone for AVX2 machines, chosen at load time (IEEE double arithmetic
+       either way: the same bits; FMA stays off, -ffp-contract=off) */
+    #define LANES_LOOP __attribute__((flatten, target_clones("avx2", "default")))
+    #elif defined(__GNUC__)
+    #define LANES_LOOP __attribute__((flatten))
+    #endif
+    #if defined(__GNUC__)
+    static int __pyx_f_8autograd_5_core_lanes_forward_rows(uint8_t, double *, double const *,
+        double const *, Py_ssize_t) LANES_LOOP;
+    static void __pyx_f_8autograd_5_core_lanes_backward_rows(uint8_t, double const *,
+        double const *, double const *, double const *, double *, double *, Py_ssize_t)
+        LANES_LOOP;
+    #endif
+    """
+    int lanes_read_flag(const int* p) noexcept nogil
+    void lanes_set_flag(int* p, int v) noexcept nogil
+
+
+# How many doubles a block's data scratch aims at (its grads as many again):
+# 2**17 doubles = 1 MiB each: a block stays in a core's L2 (or a near L3), and a batch
+# of 100 samples of micrograd's demo (987 nodes) is one block.
+LANES_BLOCK_DOUBLES = 131072
+cdef enum:
+    LANES_MAX_BLOCK = 1024     # the backward loop's local buffers hold a block
+
+
+cdef struct LaneRun:
+    # the tape (positions in the recorded order) and its shape
+    Step* steps
+    Py_ssize_t n_steps
+    Py_ssize_t n_rows
+    Py_ssize_t block            # lanes per block
+    Py_ssize_t n_blocks
+    Py_ssize_t n_lanes          # B
+    Py_ssize_t root
+    # leaves: shared rows get one value for every lane; input rows their lanes' values
+    Py_ssize_t* shared_rows
+    double* shared_vals
+    Py_ssize_t n_shared
+    Py_ssize_t n_shared_grads   # the first n_shared_grads shared rows are leaves of the graph
+    Py_ssize_t* input_rows
+    double** input_vals
+    double** input_grads
+    Py_ssize_t n_inputs
+    Py_ssize_t* output_rows
+    double** output_vals
+    Py_ssize_t n_outputs
+    double* partials            # n_shared_grads x n_blocks: each block's sum of a shared grad
+    bint backward
+    int stop                    # set by the main thread: workers stop between blocks
+
+
+cdef struct LaneJob:
+    Py_ssize_t b0, b1           # blocks [b0, b1)
+    double* scratch             # 2 x n_rows x block doubles: data, then grads
+    Py_ssize_t fail_step        # the earliest step at which a lane raised (n_steps: none)
+    Py_ssize_t fail_lane
+    int fail_err
+
+
+cdef inline int lanes_forward_rows(uint8_t op, double* o, const double* a, const double* b,
+                                   Py_ssize_t n) noexcept nogil:
+    """o[j] = op_forward(op, a[j], b[j]) for j < n; the error of some lane, or 0."""
+    cdef Py_ssize_t j
+    cdef int e = ERR_NONE
+    if op == OP_ADD:
+        for j in range(n):
+            o[j] = op_forward(OP_ADD, a[j], b[j], &e)
+    elif op == OP_MUL:
+        for j in range(n):
+            o[j] = op_forward(OP_MUL, a[j], b[j], &e)
+    elif op == OP_SUB:
+        for j in range(n):
+            o[j] = op_forward(OP_SUB, a[j], b[j], &e)
+    elif op == OP_RELU:
+        for j in range(n):
+            o[j] = op_forward(OP_RELU, a[j], b[j], &e)
+    elif op == OP_NEG:
+        for j in range(n):
+            o[j] = op_forward(OP_NEG, a[j], b[j], &e)
+    elif op == OP_DIV:
+        for j in range(n):
+            o[j] = op_forward(OP_DIV, a[j], b[j], &e)
+    elif op == OP_POW_CONST:
+        for j in range(n):
+            o[j] = op_forward(OP_POW_CONST, a[j], b[j], &e)
+    elif op == OP_TANH:
+        for j in range(n):
+            o[j] = op_forward(OP_TANH, a[j], b[j], &e)
+    elif op == OP_EXP:
+        for j in range(n):
+            o[j] = op_forward(OP_EXP, a[j], b[j], &e)
+    elif op == OP_LOG:
+        for j in range(n):
+            o[j] = op_forward(OP_LOG, a[j], b[j], &e)
+    elif op == OP_SIGMOID:
+        for j in range(n):
+            o[j] = op_forward(OP_SIGMOID, a[j], b[j], &e)
+    else:                       # every other op of the table, present and future
+        for j in range(n):
+            o[j] = op_forward(op, a[j], b[j], &e)
+    return e
+
+
+cdef inline int lanes_chain_lane(uint8_t op, const double* o, const double* g,
+                                 const double* a, const double* b, double* da, double* db,
+                                 uint8_t* to, Py_ssize_t j) noexcept nogil:
+    """Lane j of one step's chain rule (op_chain) into the local buffers."""
+    to[j] = <uint8_t>op_chain(op, a[j], b[j], o[j], g[j], &da[j], &db[j])
+    return to[j]
+
+
+cdef inline void lanes_chain_direct(uint8_t op, const double* o, const double* g,
+                                    const double* a, const double* b, double* ga, double* gb,
+                                    Py_ssize_t j) noexcept nogil:
+    """Lane j of one step's chain rule added straight into the grads, as
+    op_backward_step does (first operand first)."""
+    cdef double da = 0.0, db = 0.0
+    cdef int to = op_chain(op, a[j], b[j], o[j], g[j], &da, &db)
+    if to & TO_LHS:
+        ga[j] += da
+    if to & TO_RHS:
+        gb[j] += db
+
+
+cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* g,
+                                     const double* a, const double* b, double* ga, double* gb,
+                                     Py_ssize_t n) noexcept nogil:
+    """One step's chain rule over n lanes, added to the operands' grads as
+    op_backward_step adds it: per lane, the first operand's share first.
+
+    The hot ops add straight into the grads (their op is a constant: the
+    compiler vectorizes, with a run-time check for x * x, where ga and gb are
+    one row). Every other op goes through local buffers first (which alias
+    nothing), then into the grads; when every lane feeds the same operands the
+    adds are plain loops. Per lane the same two additions in the same order as
+    the scalar rule."""
+    cdef double da[LANES_MAX_BLOCK]
+    cdef double db[LANES_MAX_BLOCK]
+    cdef uint8_t to[LANES_MAX_BLOCK]
+    cdef int any_to = 0, all_to = TO_LHS | TO_RHS, t
+    cdef Py_ssize_t j
+    if op == OP_ADD:
+        for j in range(n):
+            lanes_chain_direct(OP_ADD, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_MUL:
+        for j in range(n):
+            lanes_chain_direct(OP_MUL, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_SUB:
+        for j in range(n):
+            lanes_chain_direct(OP_SUB, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_RELU:
+        for j in range(n):
+            lanes_chain_direct(OP_RELU, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_NEG:
+        for j in range(n):
+            lanes_chain_direct(OP_NEG, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_DIV:
+        for j in range(n):
+            lanes_chain_direct(OP_DIV, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_POW_CONST:
+        for j in range(n):
+            t = lanes_chain_lane(OP_POW_CONST, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
+    elif op == OP_TANH:
+        for j in range(n):
+            lanes_chain_direct(OP_TANH, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_EXP:
+        for j in range(n):
+            lanes_chain_direct(OP_EXP, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_LOG:
+        for j in range(n):
+            lanes_chain_direct(OP_LOG, o, g, a, b, ga, gb, j)
+        return
+    elif op == OP_SIGMOID:
+        for j in range(n):
+            lanes_chain_direct(OP_SIGMOID, o, g, a, b, ga, gb, j)
+        return
+    else:                       # every other op of the table, present and future
+        for j in range(n):
+            t = lanes_chain_lane(op, o, g, a, b, da, db, to, j)
+            any_to |= t
+            all_to &= t
+    if any_to == all_to:        # every lane feeds the same operands
+        if all_to & TO_LHS:
+            for j in range(n):
+                ga[j] += da[j]
+        if all_to & TO_RHS:
+            for j in range(n):
+                gb[j] += db[j]
+    else:
+        for j in range(n):
+            if to[j] & TO_LHS:
+                ga[j] += da[j]
+            if to[j] & TO_RHS:
+                gb[j] += db[j]
+
+
+cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nogil:
+    """A block's sum of a shared leaf's grads, in the documented order: four
+    partial sums p[r] of the lanes j = r (mod 4), each from 0.0 in lane order,
+    then (p[0] + p[1]) + (p[2] + p[3]). Four independent chains: the adds
+    overlap and vectorize, and the order is fixed whatever the threads."""
+    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
+    cdef Py_ssize_t j, m = n - n % 4
+    for j in range(0, m, 4):
+        p0 += row[j]
+        p1 += row[j + 1]
+        p2 += row[j + 2]
+        p3 += row[j + 3]
+    if m < n:
+        p0 += row[m]
+    if m + 1 < n:
+        p1 += row[m + 1]
+    if m + 2 < n:
+        p2 += row[m + 2]
+    return (p0 + p1) + (p2 + p3)
+
+
+cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nogil:
+    """Forward (and backward) of block `blk` in the job's scratch; a lane's
+    forward error is recorded in the job if it is earlier (by step) than the
+    job's current one."""
+    cdef Py_ssize_t L = r.block, k0 = blk * L, n = min(L, r.n_lanes - blk * L)
+    cdef Py_ssize_t i, j, s, limit = job.fail_step
+    cdef double* d = job.scratch
+    cdef double* g = job.scratch + r.n_rows * L
+    cdef double* row
+    cdef double v, total
+    cdef Step* st
+    cdef int e, e1
+    if blk == job.b0:                   # no step writes a leaf's row: once per job
+        for i in range(r.n_shared):
+            row = d + r.shared_rows[i] * L
+            v = r.shared_vals[i]
+            for j in range(L):
+                row[j] = v
+    for i in range(r.n_inputs):
+        memcpy(d + r.input_rows[i] * L, r.input_vals[i] + k0, n * sizeof(double))
+    for s in range(limit):
+        st = &r.steps[s]
+        e = lanes_forward_rows(st.op, d + st.out * L, d + st.lhs * L, d + st.rhs * L, n)
+        if e and not st.ieee:
+            for j in range(n):          # which lane: the first one that raises here
+                e1 = ERR_NONE
+                op_forward(st.op, d[st.lhs * L + j], d[st.rhs * L + j], &e1)
+                if e1:
+                    job.fail_step = s
+                    job.fail_lane = k0 + j
+                    job.fail_err = e1
+                    return
+    if job.fail_step < r.n_steps:       # an earlier block failed: nothing more matters
+        return
+    for i in range(r.n_outputs):
+        memcpy(r.output_vals[i] + k0, d + r.output_rows[i] * L, n * sizeof(double))
+    if not r.backward:
+        return
+    memset(g, 0, r.n_rows * L * sizeof(double))
+    row = g + r.root * L
+    for j in range(n):
+        row[j] = 1.0
+    for s in range(r.n_steps - 1, -1, -1):
+        st = &r.steps[s]
+        lanes_backward_rows(st.op, d + st.out * L, g + st.out * L, d + st.lhs * L,
+                            d + st.rhs * L, g + st.lhs * L, g + st.rhs * L, n)
+    for i in range(r.n_inputs):
+        memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
+    for i in range(r.n_shared_grads):
+        r.partials[i * r.n_blocks + blk] = lanes_block_sum(g + r.shared_rows[i] * L, n)
+
+
+cdef void lanes_run_job(LaneRun* r, LaneJob* job) noexcept nogil:
+    """A worker thread's share: its blocks in order, until done or asked to stop."""
+    cdef Py_ssize_t blk
+    for blk in range(job.b0, job.b1):
+        if lanes_read_flag(&r.stop):
+            return
+        lanes_run_block(r, job, blk)
+
+
+def default_threads():
+    """The cores this process may run on (``os.sched_getaffinity``), else ``os.cpu_count()``."""
+    import os
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+cdef object lanes_error(int err, uint8_t op, Py_ssize_t lane, Py_ssize_t n_lanes):
+    """The error a scalar replay of `lane` raises, naming the lane."""
+    try:
+        raise_forward_error(err, op)
+    except (ArithmeticError, ValueError) as e:
+        return type(e)(f"{e} (in lane {lane} of {n_lanes})")
+    return RuntimeError("unknown forward error")
+
+
+@cython.final
+cdef class Lanes:
+    """A graph recorded from one sample, evaluated for many samples (lanes) at once.
+
+    Each lane is a replay of the scalar graph with its own values of the
+    per-lane leaves (`inputs`); every other leaf (a parameter, a constant)
+    keeps its one current value, shared by all lanes. The lanes run in C,
+    over blocks of lanes, on `threads` threads with the GIL released.
+
+    Every lane is bit for bit what ``Graph.forward()`` and ``Graph.backward()``
+    give for that lane's inputs alone (a NaN is a NaN: its sign bit may differ,
+    as it may between any two compiled loops). The one reordering is the sum over lanes
+    of a shared leaf's gradient, taken in a fixed order that does not depend on
+    the number of threads: lanes are cut into blocks of ``block`` consecutive
+    lanes (a number set by the graph's size); in a block, four partial sums
+    ``p[r]`` add the lanes ``j = r (mod 4)`` in lane order, each from 0.0, and
+    the block's sum is ``(p[0] + p[1]) + (p[2] + p[3])``; the block sums are
+    added in block order, and the total is added to the leaf's ``.grad``, as
+    ``backward()`` would add it.
+
+    Forward errors are those of a scalar replay: a lane where an op raises
+    (``1 / 0``, ``log(-1)``, ...) raises the same exception, naming the lane
+    (the first lane at the earliest step where any lane raises); nothing is
+    changed then. Nodes made by ``grad(..., create_graph=True)`` compute with
+    IEEE values, as in replay.
+
+    Graphs with custom ops (a Value made with ``_children``, or one given a
+    Python ``_backward``) are refused: their rules are Python code on one
+    number at a time.
+
+    Parameters
+    ----------
+    root : Value
+        The graph's output for one sample, usually its loss.
+    inputs : sequence of Value
+        The leaves that get a value per lane (the sample's features, its label).
+    outputs : sequence of Value, optional
+        Nodes of the graph whose per-lane values ``data()`` should give after
+        a forward, besides the root (a model's score, say).
+    threads : int, optional
+        How many threads run the lanes; default: the cores available to the
+        process. Results do not depend on it.
+
+    Examples
+    --------
+    >>> w, x = Value(3.0), Value(1.0)
+    >>> lanes = Lanes(w * x * x, inputs=[x])
+    >>> lanes.forward([np.array([1.0, 2.0, 3.0])])
+    array([ 3., 12., 27.])
+    >>> lanes.backward()            # d/dx per lane; w.grad += sum of x * x
+    (array([ 6., 12., 18.]),)
+    >>> w.grad
+    14.0
+    """
+
+    cdef Graph graph
+    cdef Step* steps
+    cdef Py_ssize_t n_steps, n_rows, block_lanes, root
+    cdef Py_ssize_t* shared_rows
+    cdef node_t* shared_nodes
+    cdef Py_ssize_t n_shared, n_shared_grads
+    cdef Py_ssize_t* input_rows
+    cdef Py_ssize_t* output_rows
+    cdef Py_ssize_t n_inputs, n_outputs
+    cdef double* shared_vals
+    cdef double* scratch            # threads x 2 x n_rows x block
+    cdef Py_ssize_t scratch_jobs
+    cdef double* partials
+    cdef Py_ssize_t partials_cap
+    cdef list input_values          # the last forward's per-lane inputs (float64 copies)
+    cdef list output_values         # the last forward's outputs' lanes
+    cdef tuple input_grads
+    cdef tuple inputs, outputs
+    cdef Py_ssize_t n_lanes
+    cdef bint ready                 # the last forward finished
+    cdef bint busy
+    cdef int n_threads
+
+    def __cinit__(self):
+        self.steps = NULL
+        self.shared_rows = NULL
+        self.shared_nodes = NULL
+        self.input_rows = NULL
+        self.output_rows = NULL
+        self.shared_vals = NULL
+        self.scratch = NULL
+        self.partials = NULL
+        self.scratch_jobs = 0
+        self.partials_cap = 0
+        self.n_lanes = 0
+        self.ready = False
+        self.busy = False
+
+    def __dealloc__(self):
+        free(self.steps)
+        free(self.shared_rows)
+        free(self.shared_nodes)
+        free(self.input_rows)
+        free(self.output_rows)
+        free(self.shared_vals)
+        free(self.scratch)
+        free(self.partials)
+
+    def __init__(self, Value root not None, inputs, outputs=(), threads=None):
+        if self.graph is not None:
+            raise RuntimeError("Lanes.__init__ was already called: make a new Lanes")
+        inputs = tuple(inputs)
+        outputs = tuple(outputs)
+        for v in inputs + outputs:
+            if not isinstance(v, Value):
+                raise TypeError(f"inputs and outputs are Values, not {type(v).__name__}")
+            if (<Value>v).idx == 0:
+                raise_uninitialised()
+        self.threads = threads
+        cdef Graph graph = Graph.__new__(Graph)
+        graph.record(root.idx, True)    # custom ops: refused below, by compile
+        self.compile(graph, inputs, outputs)
+        self.graph = graph
+        self.inputs = inputs
+        self.outputs = (root,) + outputs
+
+    cdef int compile(self, Graph graph, tuple inputs, tuple outputs) except -1:
+        """The compact tape: positions instead of node indices; the leaves split
+        into inputs and shared ones; operands outside the order (a ** c's hidden
+        exponent) become shared rows after the order's."""
+        cdef Py_ssize_t n = graph.size, k, m, extra = 0
+        cdef node_t i, operand
+        cdef node_t* pos = <node_t*>calloc(n_used + 1, sizeof(node_t))   # node -> row + 1
+        if pos == NULL:
+            raise_no_memory("a node map", n_used, sizeof(node_t))
+        try:
+            for k in range(n):
+                i = graph.order[k]
+                if arena[i].op == OP_CUSTOM or arena[i].flags & FLAG_HOOK:
+                    raise ValueError(
+                        "Lanes cannot run a graph with custom ops (a Value made with "
+                        "_children, with its Python _backward): their rules are Python "
+                        "code on one number. Use Graph replay for it, or build it from "
+                        "the op table's ops")
+                pos[i] = <node_t>(k + 1)
+            # hidden operands: rows after the order's
+            hidden = []
+            for k in range(graph.n_steps):
+                for operand in (graph.steps[k].lhs, graph.steps[k].rhs):
+                    if operand and pos[operand] == 0:
+                        hidden.append(operand)
+                        pos[operand] = <node_t>(n + len(hidden))
+            extra = len(hidden)
+            self.n_rows = n + extra
+            self.n_steps = graph.n_steps
+            self.steps = <Step*>malloc((self.n_steps or 1) * sizeof(Step))
+            if self.steps == NULL:
+                raise_no_memory("a Lanes tape", self.n_steps, sizeof(Step))
+            for k in range(self.n_steps):
+                self.steps[k] = graph.steps[k]
+                self.steps[k].out = pos[graph.steps[k].out] - 1
+                self.steps[k].lhs = pos[graph.steps[k].lhs] - 1 if graph.steps[k].lhs else 0
+                # a unary op's missing operand reads its first operand's row (ignored)
+                self.steps[k].rhs = (pos[graph.steps[k].rhs] - 1 if graph.steps[k].rhs
+                                     else self.steps[k].lhs)
+            self.root = pos[graph.root] - 1
+            # rows that are inputs
+            self.n_inputs = len(inputs)
+            self.input_rows = <Py_ssize_t*>malloc((self.n_inputs or 1) * sizeof(Py_ssize_t))
+            if self.input_rows == NULL:
+                raise_no_memory("Lanes inputs", self.n_inputs, sizeof(Py_ssize_t))
+            is_input = set()
+            for k in range(self.n_inputs):
+                i = (<Value>inputs[k]).idx
+                if pos[i] == 0 or pos[i] > n or arena[i].op != OP_LEAF:
+                    raise ValueError(f"input {k} ({inputs[k]!r}) is not a leaf of the graph")
+                if i in is_input:
+                    raise ValueError(f"input {k} ({inputs[k]!r}) is given twice")
+                is_input.add(i)
+                self.input_rows[k] = pos[i] - 1
+            self.n_outputs = len(outputs) + 1
+            self.output_rows = <Py_ssize_t*>malloc(self.n_outputs * sizeof(Py_ssize_t))
+            if self.output_rows == NULL:
+                raise_no_memory("Lanes outputs", self.n_outputs, sizeof(Py_ssize_t))
+            self.output_rows[0] = self.root
+            for k in range(1, self.n_outputs):
+                i = (<Value>outputs[k - 1]).idx
+                if pos[i] == 0 or pos[i] > n:
+                    raise ValueError(f"output {k - 1} ({outputs[k - 1]!r}) is not a node "
+                                     "of the graph")
+                self.output_rows[k] = pos[i] - 1
+            # shared rows: the order's other leaves, then the hidden operands
+            m = 0
+            for k in range(n):
+                if arena[graph.order[k]].op == OP_LEAF and graph.order[k] not in is_input:
+                    m += 1
+            self.n_shared_grads = m
+            self.n_shared = m + extra
+            self.shared_rows = <Py_ssize_t*>malloc((self.n_shared or 1) * sizeof(Py_ssize_t))
+            self.shared_nodes = <node_t*>malloc((self.n_shared or 1) * sizeof(node_t))
+            self.shared_vals = <double*>malloc((self.n_shared or 1) * sizeof(double))
+            if self.shared_rows == NULL or self.shared_nodes == NULL or self.shared_vals == NULL:
+                raise_no_memory("Lanes shared leaves", self.n_shared, sizeof(double))
+            m = 0
+            for k in range(n):
+                i = graph.order[k]
+                if arena[i].op == OP_LEAF and i not in is_input:
+                    self.shared_rows[m] = k
+                    self.shared_nodes[m] = i
+                    m += 1
+            for k in range(extra):
+                self.shared_rows[m + k] = n + k
+                self.shared_nodes[m + k] = <node_t>hidden[k]
+        finally:
+            free(pos)
+        self.block_lanes = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
+        self.block_lanes -= self.block_lanes % 8
+        return 0
+
+    @property
+    def threads(self):
+        """How many threads run the lanes (results do not depend on it)."""
+        return self.n_threads
+
+    @threads.setter
+    def threads(self, value):
+        if value is None:
+            value = default_threads()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"threads must be an int or None, not {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"threads must be at least 1, not {value}")
+        self.n_threads = min(value, 1024)
+
+    @property
+    def block(self):
+        """Lanes per block: the unit of work of a thread and of the shared-grad sums."""
+        return self.block_lanes
+
+    @property
+    def lanes(self):
+        """B, the number of lanes of the last forward (0 before any)."""
+        return self.n_lanes
+
+    def __len__(self):
+        """The number of nodes of the recorded graph (per lane)."""
+        return self.graph.size
+
+    def __repr__(self):
+        return (f"Lanes({self.graph.size} nodes, {len(self.inputs)} inputs, "
+                f"{self.n_lanes} lanes, {self.n_threads} threads)")
+
+    def _tape(self):
+        """The compact tape, for tests and the bench: (steps as (out, lhs, rhs, op,
+        ieee) rows, number of rows, root row, input rows, shared rows)."""
+        cdef Py_ssize_t k
+        steps = [(self.steps[k].out, self.steps[k].lhs, self.steps[k].rhs,
+                  self.steps[k].op, self.steps[k].ieee) for k in range(self.n_steps)]
+        return (steps, self.n_rows, self.root,
+                [self.input_rows[k] for k in range(self.n_inputs)],
+                [self.shared_rows[k] for k in range(self.n_shared)])
+
+    cdef object checked_inputs(self, values):
+        """The per-lane inputs as C-contiguous float64 copies, all of one length B >= 1."""
+        import numpy as np
+        if isinstance(values, np.ndarray) and values.ndim == 2:
+            values = list(values)
+        elif not isinstance(values, (list, tuple)):
+            raise TypeError("values must be a list of arrays, one per input, not "
+                            f"{type(values).__name__}")
+        if len(values) != self.n_inputs:
+            raise ValueError(f"values must have one array per input ({self.n_inputs}), "
+                             f"not {len(values)}")
+        arrays = []
+        n_lanes = -1
+        for k, raw in enumerate(values):
+            arr = np.asarray(raw)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"values[{k}] must be an array of real numbers, not of "
+                                f"{arr.dtype}")
+            if arr.ndim != 1:
+                raise ValueError(f"values[{k}] must be one-dimensional (one value per lane), "
+                                 f"not of shape {arr.shape}")
+            if n_lanes < 0:
+                n_lanes = arr.shape[0]
+            elif arr.shape[0] != n_lanes:
+                raise ValueError(f"values[{k}] has {arr.shape[0]} lanes, values[0] "
+                                 f"{n_lanes}: every input needs one value per lane")
+            arrays.append(arr)
+        if n_lanes < 0:                 # no inputs: nothing says how many lanes
+            raise ValueError("a Lanes without inputs has no lanes to run")
+        if n_lanes == 0:
+            raise ValueError("values have 0 lanes: give at least one value per input")
+        self.reserve(n_lanes, max(1, min(self.n_threads, (n_lanes + self.block_lanes - 1)
+                                         // self.block_lanes)))
+        # copies: the C loops read them without the GIL, when other code could change them
+        return [np.array(arr, dtype=np.float64, order="C", copy=True) for arr in arrays], n_lanes
+
+    cdef int reserve(self, Py_ssize_t n_lanes, Py_ssize_t jobs) except -1:
+        """Scratch for `jobs` threads and the block sums for `n_lanes` lanes; the
+        size is checked before anything is allocated."""
+        cdef Py_ssize_t n_blocks = (n_lanes + self.block_lanes - 1) // self.block_lanes
+        cdef double per_job = 2.0 * self.n_rows * self.block_lanes * sizeof(double)
+        cdef double wanted = (jobs * per_job + n_blocks * self.n_shared_grads * 8.0
+                              + n_lanes * (2.0 * self.n_inputs + self.n_outputs) * 8.0)
+        cdef double* buf
+        check_memory(wanted, n_lanes)
+        if jobs > self.scratch_jobs:
+            buf = <double*>malloc(<size_t>(jobs * per_job))
+            if buf == NULL:
+                raise MemoryError(f"Lanes: cannot allocate {jobs * per_job:.0f} bytes of "
+                                  "scratch")
+            free(self.scratch)
+            self.scratch = buf
+            self.scratch_jobs = jobs
+        if n_blocks * self.n_shared_grads > self.partials_cap:
+            buf = <double*>malloc(<size_t>(n_blocks * self.n_shared_grads * sizeof(double)))
+            if buf == NULL:
+                raise MemoryError(f"Lanes: cannot allocate "
+                                  f"{n_blocks * self.n_shared_grads * 8} bytes of block sums")
+            free(self.partials)
+            self.partials = buf
+            self.partials_cap = n_blocks * self.n_shared_grads
+        return 0
+
+    def forward(self, values, *, backward=False):
+        """Run every lane forward; returns the root's value in each lane.
+
+        Parameters
+        ----------
+        values : list of array_like
+            One array per input, each of B real numbers: lane k takes
+            ``values[i][k]`` as input i's data. Shared leaves take their
+            current ``.data``.
+        backward : bool, optional
+            Also run ``backward()`` in the same pass (cheaper than two calls).
+
+        Returns
+        -------
+        numpy.ndarray
+            The root's data in each lane, shape (B,).
+
+        Examples
+        --------
+        >>> x = Value(0.0)
+        >>> Lanes(x.relu(), inputs=[x]).forward([[-1.0, 2.0]])
+        array([0., 2.])
+        """
+        arrays, n_lanes = self.checked_inputs(values)
+        return self.run(arrays, n_lanes, backward, True)
+
+    def backward(self):
+        """Backpropagate every lane of the last forward.
+
+        Each lane starts from d(root)/d(root) = 1 and fresh grads. The shared
+        leaves' ``.grad`` receive the sum over lanes (in the order the class
+        docstring gives); the arena is otherwise untouched. The forward values
+        are recomputed block by block rather than stored (B x nodes doubles):
+        bit for bit the same, and cheaper than reading them back from memory.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Each input's gradient in each lane, shape (B,) each.
+
+        Examples
+        --------
+        >>> w, x = Value(2.0), Value(0.0)
+        >>> lanes = Lanes(w * x, inputs=[x])
+        >>> _ = lanes.forward([[1.0, 2.0]])
+        >>> lanes.backward(), w.grad
+        ((array([2., 2.]),), 3.0)
+        """
+        if not self.ready:
+            raise RuntimeError("backward() needs a finished forward() first")
+        self.run(self.input_values, self.n_lanes, True, False)
+        return self.input_grads
+
+    def data(self, Value v not None):
+        """The B values of the root, an output or an input in the last forward.
+
+        Examples
+        --------
+        >>> x = Value(1.0); y = x * 2
+        >>> lanes = Lanes(y + 1, inputs=[x], outputs=[y])
+        >>> _ = lanes.forward([[1.0, 5.0]])
+        >>> lanes.data(y)
+        array([ 2., 10.])
+        """
+        if not self.ready:
+            raise RuntimeError("no finished forward() yet")
+        for k, u in enumerate(self.outputs):
+            if (<Value>u).idx == v.idx:
+                return self.output_values[k].copy()
+        for k, u in enumerate(self.inputs):
+            if (<Value>u).idx == v.idx:
+                return self.input_values[k].copy()
+        raise ValueError(f"{v!r} is not the root, an output or an input of these Lanes "
+                         "(pass it in outputs=)")
+
+    def grad(self, Value v not None):
+        """An input's B grads from the last backward.
+
+        Examples
+        --------
+        >>> x = Value(1.0)
+        >>> lanes = Lanes(x * x, inputs=[x])
+        >>> _ = lanes.forward([[1.0, 5.0]], backward=True)
+        >>> lanes.grad(x)
+        array([ 2., 10.])
+        """
+        if self.input_grads is None:
+            raise RuntimeError("no finished backward() yet")
+        for k, u in enumerate(self.inputs):
+            if (<Value>u).idx == v.idx:
+                return self.input_grads[k].copy()
+        raise ValueError(f"{v!r} is not an input of these Lanes")
+
+    cdef object run(self, list arrays, Py_ssize_t n_lanes, bint backward, bint is_forward):
+        import numpy as np
+        import threading
+        cdef Py_ssize_t k, b, n_blocks = (n_lanes + self.block_lanes - 1) // self.block_lanes
+        cdef Py_ssize_t jobs = max(1, min(self.n_threads, n_blocks))
+        cdef LaneRun r
+        cdef LaneJob* job
+        cdef double total
+        cdef node_t i
+        if self.busy:
+            raise RuntimeError("these Lanes are running in another thread")
+        self.reserve(n_lanes, jobs)
+        job_buf = bytearray(jobs * sizeof(LaneJob))
+        cdef LaneJob* job_arr = <LaneJob*><char*>job_buf
+        out_arrays = [np.empty(n_lanes, dtype=np.float64) for k in range(self.n_outputs)]
+        grad_arrays = ([np.empty(n_lanes, dtype=np.float64) for k in range(self.n_inputs)]
+                       if backward else [])
+        pointer_buf = bytearray((2 * self.n_inputs + self.n_outputs + 1) * sizeof(double*))
+        cdef double** ptrs = <double**><char*>pointer_buf
+        cdef double[::1] view
+        for k in range(self.n_inputs):
+            view = arrays[k]
+            ptrs[k] = &view[0]
+        for k in range(self.n_outputs):
+            view = out_arrays[k]
+            ptrs[self.n_inputs + k] = &view[0]
+        for k in range(len(grad_arrays)):
+            view = grad_arrays[k]
+            ptrs[self.n_inputs + self.n_outputs + k] = &view[0]
+        # shared values: read from the arena now, with the GIL
+        if is_forward:
+            for k in range(self.n_shared):
+                self.shared_vals[k] = node_data[self.shared_nodes[k]]
+        r.steps = self.steps
+        r.n_steps = self.n_steps
+        r.n_rows = self.n_rows
+        r.block = self.block_lanes
+        r.n_blocks = n_blocks
+        r.n_lanes = n_lanes
+        r.root = self.root
+        r.shared_rows = self.shared_rows
+        r.shared_vals = self.shared_vals
+        r.n_shared = self.n_shared
+        r.n_shared_grads = self.n_shared_grads
+        r.input_rows = self.input_rows
+        r.input_vals = ptrs
+        r.input_grads = ptrs + self.n_inputs + self.n_outputs
+        r.n_inputs = self.n_inputs
+        r.output_rows = self.output_rows
+        r.output_vals = ptrs + self.n_inputs
+        r.n_outputs = self.n_outputs
+        r.partials = self.partials
+        r.backward = backward
+        r.stop = 0
+        for k in range(jobs):
+            job_arr[k].b0 = n_blocks * k // jobs
+            job_arr[k].b1 = n_blocks * (k + 1) // jobs
+            job_arr[k].scratch = self.scratch + k * 2 * self.n_rows * self.block_lanes
+            job_arr[k].fail_step = self.n_steps
+            job_arr[k].fail_lane = 0
+            job_arr[k].fail_err = ERR_NONE
+        if is_forward:
+            self.ready = False
+        self.busy = True
+        workers = []
+        try:
+            for k in range(1, jobs):
+                t = threading.Thread(target=lanes_worker, args=(self, <size_t>&r,
+                                                                <size_t>&job_arr[k]),
+                                     daemon=True)
+                t.start()
+                workers.append(t)
+            job = &job_arr[0]
+            try:
+                for b in range(job.b0, job.b1):     # this thread's share, signals checked
+                    with nogil:
+                        lanes_run_block(&r, job, b)
+                    PyErr_CheckSignals()
+                for t in workers:
+                    t.join()
+            except BaseException:
+                lanes_set_flag(&r.stop, 1)
+                for t in workers:
+                    while t.is_alive():
+                        t.join(0.05)
+                raise
+        finally:
+            self.busy = False
+        # the earliest failing step, then the first lane there
+        job = NULL
+        for k in range(jobs):
+            if job_arr[k].fail_step < self.n_steps and (
+                    job == NULL or job_arr[k].fail_step < job.fail_step):
+                job = &job_arr[k]
+        if job != NULL:
+            raise lanes_error(job.fail_err, self.steps[job.fail_step].op, job.fail_lane,
+                              n_lanes)
+        if is_forward:
+            self.input_values = arrays
+            self.output_values = out_arrays
+            self.n_lanes = n_lanes
+            self.input_grads = None
+            self.ready = True
+        if backward:
+            for k in range(self.n_shared_grads):
+                total = self.partials[k * n_blocks]
+                for b in range(1, n_blocks):
+                    total += self.partials[k * n_blocks + b]
+                node_grad[self.shared_nodes[k]] += total
+            self.input_grads = tuple(grad_arrays)
+        return out_arrays[0].copy() if is_forward else None
+
+
+def lanes_worker(Lanes lanes, size_t run, size_t job):
+    """A worker thread's body: its blocks, without the GIL (`lanes` keeps the buffers alive)."""
+    with nogil:
+        lanes_run_job(<LaneRun*>run, <LaneJob*>job)
+
+
+cdef double physical_memory = 0.0
+
+
+cdef int check_memory(double wanted, Py_ssize_t n_lanes) except -1:
+    """MemoryError, with the bytes wanted, for more than the machine's memory."""
+    global physical_memory
+    if physical_memory == 0.0:
+        import os
+        try:
+            physical_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            physical_memory = 2.0 ** 48
+    physical = physical_memory
+    if wanted > physical or wanted > <double>PY_SSIZE_T_MAX:
+        raise MemoryError(f"Lanes: {n_lanes} lanes need {wanted:.0f} bytes, more than this "
+                          f"machine's {physical} bytes of memory")
+    return 0

@@ -1,0 +1,399 @@
+"""Batched replay (issue 17): a graph recorded from one sample, run for B lanes at once.
+
+Each lane must be bit for bit a scalar Graph replay of that lane alone (and a fresh
+eager build), whatever the number of threads; the shared leaves' .grad receive the
+sum over lanes in the documented order."""
+import gc
+import math
+import random
+import signal
+import struct
+
+import numpy as np
+import pytest
+
+import autograd._core as core
+from autograd import Graph, Lanes, Value, grad
+from autograd.datasets import make_moons
+from autograd.nn import MLP
+
+
+def bits(x):
+    """A float's bits (-0.0 distinct from 0.0); every NaN alike: which NaN an
+    arithmetic op on a NaN gives (its sign bit) follows the compiler's operand
+    order, in replay as in lanes, and no Python code can tell them apart."""
+    return b"nan" if math.isnan(x) else struct.pack("<d", x)
+
+
+def assert_bits(ours, theirs, what):
+    ours, theirs = list(map(float, ours)), list(map(float, theirs))
+    assert len(ours) == len(theirs), what
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        assert bits(a) == bits(b), f"{what}, lane {k}: {a!r} != {b!r}"
+
+
+def doc_sum(values, block):
+    """The documented order of a shared leaf's sum over lanes (Lanes' docstring)."""
+    total = None
+    for start in range(0, len(values), block):
+        chunk = values[start:start + block]
+        p = [0.0, 0.0, 0.0, 0.0]
+        for j, v in enumerate(chunk):
+            p[j % 4] += v
+        s = (p[0] + p[1]) + (p[2] + p[3])
+        total = s if total is None else total + s
+    return total
+
+
+def scalar_lanes(graph, root, inputs, shared, outputs, columns):
+    """Replay the scalar graph once per lane: (root data, outputs' data, inputs' grads,
+    shared leaves' grads) per lane; leaves are restored afterwards."""
+    saved = [(v, v.data, v.grad) for v in inputs + shared]
+    res = {"root": [], "out": [[] for _ in outputs], "in": [[] for _ in inputs],
+           "shared": [[] for _ in shared]}
+    try:
+        for lane in zip(*columns):
+            for v, x in zip(inputs, lane):
+                v.data = float(x)
+            for v in inputs + shared:
+                v.grad = 0.0
+            graph.forward()
+            graph.backward()
+            res["root"].append(root.data)
+            for k, v in enumerate(outputs):
+                res["out"][k].append(v.data)
+            for k, v in enumerate(inputs):
+                res["in"][k].append(v.grad)
+            for k, v in enumerate(shared):
+                res["shared"][k].append(v.grad)
+    finally:
+        for v, d, g in saved:
+            v.data, v.grad = d, g
+    return res
+
+
+def leaves_of(root):
+    seen, stack, out = set(), [root], []
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if not v._prev and v._op == "":
+            out.append(v)
+        stack.extend(v._prev)
+    return out
+
+
+def lane_values(rng, prog, n_inputs, n_lanes):
+    """Columns of lane data for the first n_inputs leaves: around the recorded values,
+    often with the sign flipped (relu's branch differs between lanes)."""
+    cols = []
+    for x in prog.leaves[:n_inputs]:
+        col = [x * rng.uniform(0.5, 1.5) * (-1 if rng.random() < 0.3 else 1)
+               for _ in range(n_lanes)]
+        cols.append(col)
+    return cols
+
+
+def replayable_lanes(graph, inputs, columns):
+    """The lanes whose scalar replay raises nothing (others are tested separately)."""
+    keep = []
+    saved = [v.data for v in inputs]
+    for k, lane in enumerate(zip(*columns)):
+        for v, x in zip(inputs, lane):
+            v.data = x
+        try:
+            graph.forward()
+        except (ArithmeticError, ValueError):
+            continue
+        keep.append(k)
+    for v, d in zip(inputs, saved):
+        v.data = d
+    return [[col[k] for k in keep] for col in columns]
+
+
+OPS_SEEN = set()
+
+
+def check_program(prog_nodes, prog, n_inputs, columns, threads, programs=None, block=None):
+    nodes = prog_nodes
+    root = nodes[-1]
+    inputs = nodes[:n_inputs]
+    g = Graph(root)
+    columns = replayable_lanes(g, inputs, columns)
+    if not columns[0]:
+        return 0
+    outputs = [nodes[len(nodes) // 2]] if len(nodes) > n_inputs + 1 else []
+    shared = [v for v in leaves_of(root) if all(v is not u for u in inputs)]
+    lanes = Lanes(root, inputs, outputs=outputs, threads=threads)
+    OPS_SEEN.update(step[3] for step in lanes._tape()[0])
+    grads_before = [v.grad for v in shared]
+    data_before = [v.data for v in inputs + shared]
+    out = lanes.forward([np.array(c) for c in columns], backward=True)
+    ref = scalar_lanes(g, root, inputs, shared, outputs, columns)
+    assert_bits(out, ref["root"], "root")
+    for k, v in enumerate(outputs):
+        assert_bits(lanes.data(v), ref["out"][k], f"output {k}")
+    for k, v in enumerate(inputs):
+        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+    for k, v in enumerate(shared):
+        want = grads_before[k] + doc_sum(ref["shared"][k], lanes.block)
+        assert bits(v.grad) == bits(want), f"shared {k}: {v.grad!r} != {want!r}"
+    assert [v.data for v in inputs + shared] == data_before, "lanes changed leaves' data"
+    if programs is not None:        # a fresh eager build of a few lanes, bit for bit
+        for k in range(min(3, len(columns[0]))):
+            data = [col[k] for col in columns] + list(prog.leaves[n_inputs:])
+            fresh = programs.run(prog, Value, data)
+            fresh[-1].backward()
+            assert bits(fresh[-1].data) == bits(out[k])
+            for j in range(n_inputs):
+                assert bits(fresh[j].grad) == bits(lanes.grad(inputs[j])[k])
+    return len(columns[0])
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_program_lanes_equal_scalar_replay(seed, programs):
+    rng = random.Random(seed)
+    prog = programs.make(170_000 + seed, programs.ALL_OPS)
+    nodes = programs.run(prog, Value)
+    n_inputs = rng.randint(1, len(prog.leaves))
+    columns = lane_values(rng, prog, n_inputs, rng.choice((1, 3, 17, 40)))
+    check_program(nodes, prog, n_inputs, columns, threads=rng.choice((1, 2, 3)),
+                  programs=programs)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_many_blocks_and_threads(seed, programs, monkeypatch):
+    """Small blocks (8 lanes): many blocks, split between threads; the sums cross blocks."""
+    monkeypatch.setattr(core, "LANES_BLOCK_DOUBLES", 16)
+    rng = random.Random(seed)
+    prog = programs.make(180_000 + seed, programs.ALL_OPS)
+    nodes = programs.run(prog, Value)
+    n_inputs = rng.randint(1, len(prog.leaves))
+    columns = lane_values(rng, prog, n_inputs, 61)
+    results = []
+    for threads in (1, 2, 3):
+        shared = [v for v in leaves_of(nodes[-1]) if all(v is not u for u in nodes[:n_inputs])]
+        for v in shared:
+            v.grad = 0.0
+        n = check_program(nodes, prog, n_inputs, columns, threads)
+        results.append([bits(v.grad) for v in shared] + [n])
+    assert results[0] == results[1] == results[2]
+
+
+def test_derivative_graphs_every_op(programs):
+    """Graphs made by grad(create_graph=True) hold step/select/pow_mask nodes (IEEE):
+    lanes equal their scalar replay; with the random programs, every op of the table
+    has run in lanes."""
+    for seed in range(40):
+        rng = random.Random(seed)
+        prog = programs.make(190_000 + seed, programs.ALL_OPS)
+        nodes = programs.run(prog, Value)
+        n_leaves = len(prog.leaves)
+        grads = grad([nodes[-1]], nodes[:n_leaves], create_graph=True, allow_unused=True)
+        total = sum((gv for gv in grads if gv is not None), Value(0.0))
+        columns = lane_values(rng, prog, n_leaves, 9)
+        in_graph = {id(v) for v in leaves_of(total)}
+        keep = [k for k in range(n_leaves) if id(nodes[k]) in in_graph]
+        if not keep:
+            continue
+        columns = [columns[k] for k in keep]
+        n_leaves = len(keep)
+        chk_nodes = [nodes[k] for k in keep]
+        g = Graph(total)
+        lanes = Lanes(total, chk_nodes, threads=2)
+        OPS_SEEN.update(step[3] for step in lanes._tape()[0])
+        columns = replayable_lanes(g, chk_nodes[:n_leaves], columns)
+        if not columns[0]:
+            continue
+        out = lanes.forward([np.array(c) for c in columns], backward=True)
+        ref = scalar_lanes(g, total, chk_nodes[:n_leaves], [], [], columns)
+        assert_bits(out, ref["root"], f"seed {seed} root")
+        for k, v in enumerate(chk_nodes[:n_leaves]):
+            assert_bits(lanes.grad(v), ref["in"][k], f"seed {seed} input {k}")
+    # every op code but the leaf and the custom op (refused) has been seen in lanes
+    # (a new op row needs a place in the random programs: conftest.ALL_OPS)
+    wanted = set(range(1, len(core.OP_NAMES))) - {13}
+    missing = sorted(core.OP_NAMES[k] or str(k) for k in wanted - OPS_SEEN)
+    assert not missing, f"ops never run in lanes: {missing}"
+
+
+def test_forward_error_names_the_lane_and_changes_nothing():
+    x, w = Value(3.0), Value(2.0)
+    root = w / x + (x - 2.0).log()
+    lanes = Lanes(root, [x])
+    w.grad = 0.5
+    lanes.forward([[3.0, 4.0]], backward=True)
+    good = lanes.data(root)
+    g_after = w.grad
+    # lane 2 divides by zero (step 0); lane 1 takes log(-1) at a later step
+    with pytest.raises(ZeroDivisionError, match=r"lane 2 of 4"):
+        lanes.forward([[3.0, 1.0, 0.0, 0.0]], backward=True)
+    assert w.grad == g_after and x.data == 3.0
+    with pytest.raises(RuntimeError):
+        lanes.data(root)            # no half results: the failed forward left none
+    with pytest.raises(ValueError, match=r"math domain error.*lane 1 of 2"):
+        lanes.forward([[3.0, 1.0]])
+    # what a scalar replay raises for that lane
+    g = Graph(root)
+    x.data = 1.0
+    with pytest.raises(ValueError, match="math domain error"):
+        g.forward()
+    assert list(lanes.forward([[3.0, 4.0]])) == list(good)
+
+
+def test_error_lane_independent_of_threads(monkeypatch):
+    monkeypatch.setattr(core, "LANES_BLOCK_DOUBLES", 16)
+    x = Value(1.0)
+    root = (1.0 / x).log()          # x = 0: division (step 0); x < 0: log (step 1)
+    col = [1.0] * 50
+    col[7] = -1.0                   # log error, in block 0
+    col[33] = 0.0                   # division error, an earlier step, in block 4
+    msgs = set()
+    for threads in (1, 2, 3):
+        lanes = Lanes(root, [x], threads=threads)
+        with pytest.raises(ZeroDivisionError) as info:
+            lanes.forward([col])
+        msgs.add(str(info.value))
+    assert msgs == {"float division by zero (in lane 33 of 50)"}
+
+
+def test_non_finite_inputs_as_scalar_replay():
+    """nan and inf are numbers a Value may hold: each lane does what replay does."""
+    x, w = Value(1.0), Value(0.5)
+    root = (x * w).relu() + (x * x).tanh() + x.exp()
+    g = Graph(root)
+    col = [math.nan, math.inf, -math.inf, 0.0, -0.0, 700.0, -2.0]
+    ref = scalar_lanes(g, root, [x], [w], [], [col])
+    lanes = Lanes(root, [x], threads=2)
+    out = lanes.forward([col], backward=True)
+    assert_bits(out, ref["root"], "root")
+    assert_bits(lanes.grad(x), ref["in"][0], "grad")
+
+
+def test_bad_input_clear_errors_nothing_changed():
+    x, y, w = Value(1.0), Value(2.0), Value(3.0)
+    root = w * x + y
+    lanes = Lanes(root, [x, y])
+    lanes.forward([[1.0, 2.0], [3.0, 4.0]])
+    before = lanes.data(root)
+    w.grad = 0.25
+    cases = [
+        ([[1.0, 2.0], [3.0]], ValueError, "lanes"),                     # wrong length
+        ([[1.0, 2.0]], ValueError, "one array per input"),               # wrong count
+        ([[1 + 2j, 2.0], [3.0, 4.0]], TypeError, "complex"),             # wrong dtype
+        ([["a", "b"], [3.0, 4.0]], TypeError, "real numbers"),
+        ([[None, 1.0], [3.0, 4.0]], TypeError, "object"),
+        ([[[1.0]], [3.0]], ValueError, "one-dimensional"),
+        ([[], []], ValueError, "0 lanes"),                               # B = 0
+        ({"x": 1}, TypeError, "list of arrays"),
+    ]
+    for values, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            lanes.forward(values)
+        assert list(lanes.data(root)) == list(before)
+        assert (x.data, y.data, w.data, w.grad) == (1.0, 2.0, 3.0, 0.25)
+    with pytest.raises(MemoryError, match="bytes"):
+        lanes.forward([np.broadcast_to(1.0, (2 ** 45,)), np.broadcast_to(1.0, (2 ** 45,))])
+    assert list(lanes.data(root)) == list(before)
+    with pytest.raises(ValueError, match="not a leaf"):
+        Lanes(root, [w * x])
+    with pytest.raises(ValueError, match="not a leaf"):
+        Lanes(root, [Value(1.0)])
+    with pytest.raises(ValueError, match="twice"):
+        Lanes(root, [x, x])
+    with pytest.raises(ValueError, match="not a node"):
+        Lanes(root, [x], outputs=[Value(2.0)])
+    with pytest.raises(TypeError):
+        Lanes(root, [1.0])
+    with pytest.raises(ValueError, match="at least 1"):
+        Lanes(root, [x], threads=0)
+    with pytest.raises(TypeError):
+        Lanes(root, [x], threads=1.5)
+    with pytest.raises(ValueError, match="no lanes"):
+        Lanes(root, []).forward([])
+    with pytest.raises(RuntimeError, match="forward"):
+        Lanes(root, [x]).backward()
+
+
+def test_freed_leaves_stay_alive_while_lanes_do():
+    """The Lanes hold the recorded graph: dropping every other reference keeps it whole."""
+    def build():
+        x, w = Value(1.0), Value(2.0)
+        return Lanes((w * x).tanh() * 3.0, [x]), (w * 1.0).tanh()
+    lanes, _ = build()
+    gc.collect()
+    junk = [Value(float(k)) * 2 for k in range(1000)]     # reuse freed slots
+    out = lanes.forward([[1.0, -1.0, 0.5]], backward=True)
+    assert_bits(out, [math.tanh(2.0 * x) * 3.0 for x in (1.0, -1.0, 0.5)], "root")
+    del junk
+
+
+def test_custom_ops_refused():
+    a = Value(2.0)
+    custom = Value(a.data * 3, (a,), "triple")
+
+    def _backward():
+        a.grad += 3 * custom.grad
+    custom._backward = _backward
+    with pytest.raises(ValueError, match="custom ops"):
+        Lanes(custom + 1, [a])
+    custom._forward = lambda: setattr(custom, "data", a.data * 3)   # replayable by Graph
+    Graph(custom + 1).forward()
+    with pytest.raises(ValueError, match="custom ops"):
+        Lanes(custom + 1, [a])
+    # ops built on a custom op are refused too: the custom op is in their graph
+    with pytest.raises(ValueError, match="custom ops"):
+        Lanes((custom * 2).tanh(), [a])
+
+
+def test_keyboard_interrupt_stops_a_long_run():
+    x = Value(0.5)
+    v = x
+    for _ in range(20000):
+        v = (v * 0.999 + 0.001).tanh()
+    for threads in (1, 2):
+        lanes = Lanes(v, [x], threads=threads)
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            with pytest.raises(KeyboardInterrupt):
+                lanes.forward([np.full(200_000, 0.5)], backward=True)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        with pytest.raises(RuntimeError):
+            lanes.data(v)
+        out = lanes.forward([[0.5, 0.25]])      # usable again
+        assert len(out) == 2
+
+
+def test_default_threads_and_repr():
+    x = Value(1.0)
+    lanes = Lanes(x * 2, [x])
+    assert lanes.threads >= 1
+    lanes.threads = None
+    assert lanes.threads == core.default_threads()
+    assert "Lanes(" in repr(lanes) and len(lanes) == 3
+
+
+def test_demo_batched_losses_equal_eager():
+    """The demo trained in lanes: the losses of micrograd's eager demo to 1e-12."""
+    from autograd.demo import BatchTrainer, EagerTrainer, learning_rate
+    X, y = make_moons(100, noise=0.1, seed=1337)
+    X, y = X.tolist(), y.tolist()
+    random.seed(1337)
+    eager = EagerTrainer(MLP(2, [16, 16, 1]), X, y)
+    random.seed(1337)
+    batched = BatchTrainer(MLP(2, [16, 16, 1]), X, y, threads=2)
+    for k in range(4):
+        lr = learning_rate(k, 100)
+        (le, ae), (lb, ab) = eager.step(lr), batched.step(lr)
+        assert math.isclose(le, lb, rel_tol=1e-12, abs_tol=1e-12), (k, le, lb)
+        assert ae == ab
+    for p, q in zip(eager.model.parameters(), batched.model.parameters()):
+        assert math.isclose(p.data, q.data, rel_tol=1e-12, abs_tol=1e-12)
