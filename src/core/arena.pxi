@@ -386,6 +386,25 @@ cdef void arena_trim(bint full) noexcept:
     drop_grad_scratch()
 
 
+cdef double machine_bytes = 0.0
+
+
+cdef double machine_memory():
+    """The machine's physical memory in bytes (2**48 where the OS does not say).
+
+    Lanes and forward-mode sweeps allocate B x nodes doubles at once: past this
+    they refuse up front, with the bytes wanted, rather than let an overcommitting
+    OS hand out memory that the first touch cannot have."""
+    global machine_bytes
+    if machine_bytes == 0.0:
+        import os
+        try:
+            machine_bytes = <double>os.sysconf("SC_PAGE_SIZE") * <double>os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):    # no sysconf (Windows)
+            machine_bytes = 2.0 ** 48
+    return machine_bytes
+
+
 def graph_size(Value root not None):
     """How many Values the graph that computed `root` has (`root` and everything
     reachable through ``_prev``), counted in C.

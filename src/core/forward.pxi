@@ -90,15 +90,6 @@ cdef int32_t* position_buffer() except NULL:
     return tangent_pos
 
 
-cdef double physical_memory():
-    """The machine's memory in bytes (inf where the OS does not say)."""
-    import os
-    try:
-        return <double>os.sysconf("SC_PHYS_PAGES") * <double>os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return float("inf")
-
-
 cdef struct TangentStep:
     node_t node         # whose data the partials read (with its operands')
     node_t lhs
@@ -267,7 +258,7 @@ cdef class ForwardJacobian:
             raise MemoryError(f"forward mode needs {n} x {L} tangents: more bytes than "
                               "can be addressed")
         n_bytes = <size_t>n * <size_t>L * sizeof(double)
-        if n_bytes > (1 << 30) and n_bytes > physical_memory():
+        if n_bytes > (1 << 30) and n_bytes > machine_memory():
             raise MemoryError(f"forward mode needs {n_bytes:,} bytes for {L} lanes x "
                               f"{n} nodes of tangents, more than this machine's memory")
         try:

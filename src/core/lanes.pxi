@@ -876,19 +876,9 @@ def lanes_worker(Lanes lanes, size_t run, size_t job):
         lanes_run_job(<LaneRun*>run, <LaneJob*>job)
 
 
-cdef double physical_memory = 0.0
-
-
 cdef int check_memory(double wanted, Py_ssize_t n_lanes) except -1:
     """MemoryError, with the bytes wanted, for more than the machine's memory."""
-    global physical_memory
-    if physical_memory == 0.0:
-        import os
-        try:
-            physical_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (AttributeError, ValueError, OSError):
-            physical_memory = 2.0 ** 48
-    physical = physical_memory
+    cdef double physical = machine_memory()
     if wanted > physical or wanted > <double>PY_SSIZE_T_MAX:
         raise MemoryError(f"Lanes: {n_lanes} lanes need {wanted:.0f} bytes, more than this "
                           f"machine's {physical} bytes of memory")
