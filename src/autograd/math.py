@@ -57,13 +57,13 @@ from __future__ import annotations
 import functools as _functools
 import math as _math
 import operator as _operator
-from typing import Iterable, SupportsFloat, Union, overload
+from typing import Any, Iterable, Union, overload
 
 from autograd._core import OP_CODES as _OPS
 from autograd._core import Value
 from autograd._core import apply_math as _apply
 
-_Real = Union[float, int, SupportsFloat]
+_Real = Union[float, int]   # and numpy's scalars at run time
 
 pi = _math.pi
 e = _math.e
@@ -84,6 +84,7 @@ _FLOOR = _OPS['floor']
 _CEIL = _OPS['ceil']
 _TRUNC = _OPS['trunc']
 _LOG = _OPS['log']
+_NO_BASE: Any = object()   # log(x): math.log's base left out
 _HYPOT = _OPS['hypot']
 _SIN = _OPS['sin']
 _COS = _OPS['cos']
@@ -434,18 +435,16 @@ def log(x: Value, base: Value | _Real = ..., /) -> Value: ...
 def log(x: _Real, base: Value, /) -> Value: ...
 @overload
 def log(x: _Real, base: _Real = ..., /) -> float: ...
-def log(x: Value | _Real, *base: Value | _Real) -> Value | float:
+def log(x: Value | _Real, base: Any = _NO_BASE, /) -> Value | float:
     """math.log(x[, base]): the natural logarithm of x, or log(x) / log(base),
     as math computes it. Derivative: 1 / x (d/dbase = -log(x) / (base * log(base)**2))."""
-    if len(base) > 1:
-        raise TypeError(f"log expected at most 2 arguments, got {1 + len(base)}")
-    if not any(isinstance(a, Value) for a in (x, *base)):
-        return _math.log(x, *base)
+    bases = () if base is _NO_BASE else (base,)
+    if not any(isinstance(a, Value) for a in (x, *bases)):
+        return _math.log(x, *bases)  # type: ignore[arg-type]
     num = _apply(_LOG, x) if isinstance(x, Value) else _math.log(x)
-    if not base:
+    if not bases:
         return num
-    b = base[0]
-    den = _apply(_LOG, b) if isinstance(b, Value) else _math.log(b)
+    den = _apply(_LOG, base) if isinstance(base, Value) else _math.log(base)
     return num / den
 
 
@@ -512,7 +511,7 @@ def hypot(*coordinates: Value | _Real) -> Value | float:
     hypot(hypot(a, b), c)...: within about n ulp of math's.
     """
     if not any(isinstance(c, Value) for c in coordinates):
-        return _math.hypot(*coordinates)
+        return _math.hypot(*coordinates)  # type: ignore[arg-type]
     if len(coordinates) == 1:
         return _apply(_FABS, coordinates[0])
     return _functools.reduce(lambda a, b: _apply(_HYPOT, a, b), coordinates)
@@ -521,7 +520,8 @@ def hypot(*coordinates: Value | _Real) -> Value | float:
 def dist(p: Iterable[Value | _Real], q: Iterable[Value | _Real], /) -> Value | float:
     """math.dist: the Euclidean distance between points p and q, hypot of the
     differences (bit-identical to math's in 1 and 2 dimensions, see hypot)."""
-    ps, qs = tuple(p), tuple(q)
+    ps: tuple[Any, ...] = tuple(p)
+    qs: tuple[Any, ...] = tuple(q)
     if not any(isinstance(c, Value) for c in ps + qs):
         return _math.dist(ps, qs)
     if len(ps) != len(qs):
@@ -533,7 +533,7 @@ def fsum(seq: Iterable[Value | _Real], /) -> Value | float:
     """math.fsum: the sum of the values. With Values, a left fold of + (math
     rounds the exact sum once: the data may differ in the last bits, by at most
     (n - 1) * 2**-53 * sum(|x|)). Derivative: 1 for each term."""
-    items = list(seq)
+    items: list[Any] = list(seq)
     if not any(isinstance(c, Value) for c in items):
         return _math.fsum(items)
     return _functools.reduce(_operator.add, items)
@@ -542,10 +542,10 @@ def fsum(seq: Iterable[Value | _Real], /) -> Value | float:
 def prod(iterable: Iterable[Value | _Real], /, *, start: Value | _Real = 1) -> Value | float:
     """math.prod: start * x0 * x1 * ..., the same left fold as math's, so the
     same bits. Derivative: the product of the other factors."""
-    items = list(iterable)
+    items: list[Any] = list(iterable)
     if not isinstance(start, Value) and not any(isinstance(c, Value) for c in items):
         return _math.prod(items, start=start)  # type: ignore[no-any-return]
-    return _functools.reduce(_operator.mul, items, start)
+    return _functools.reduce(_operator.mul, items, start)  # type: ignore[no-any-return]
 
 
 def sumprod(p: Iterable[Value | _Real], q: Iterable[Value | _Real], /) -> Value | float:
@@ -557,7 +557,8 @@ def sumprod(p: Iterable[Value | _Real], q: Iterable[Value | _Real], /) -> Value 
     On Python 3.11, whose math has no sumprod, numbers are summed the same way.
     Derivatives: d/dp_i = q_i, d/dq_i = p_i.
     """
-    ps, qs = list(p), list(q)
+    ps: list[Any] = list(p)
+    qs: list[Any] = list(q)
     if len(ps) != len(qs):
         raise ValueError("Inputs are not the same length")
     if not any(isinstance(c, Value) for c in ps + qs) and hasattr(_math, "sumprod"):
