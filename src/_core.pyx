@@ -29,7 +29,10 @@ Reading order for a newcomer, which is also the order of the includes:
 9. ``core/self_check.pxi``: the import-time check of the constructor patches.
 
 ``core/c_support.pxi`` holds the C that Cython cannot write (type slots, bit
-scans, the no-FMA pragma); it comes first.
+scans, the no-FMA pragma); it comes first. ``core/math_support.pxi`` holds the
+C helpers of the math rows (CPython's own gamma, lgamma, atan2, remainder and
+hypot, ported so that the data are ``math``'s bit for bit; polygamma for the
+chain rules of gamma and lgamma); it comes before the op table.
 
 Lifetime: a node lives while its ``Value`` handle or a parent node refers to it
 (``Node.refs``). Freeing is iterative, so a 10**7-node chain is released without
@@ -56,6 +59,14 @@ from libc.math cimport isfinite, isinf, isnan
 from libc.math cimport log as c_log
 from libc.math cimport pow as c_pow
 from libc.math cimport tanh as c_tanh
+from libc.math cimport (sin as c_sin, cos as c_cos, tan as c_tan, asin as c_asin,
+                        acos as c_acos, atan as c_atan, sinh as c_sinh, cosh as c_cosh,
+                        asinh as c_asinh, acosh as c_acosh, atanh as c_atanh,
+                        exp2 as c_exp2, expm1 as c_expm1, log2 as c_log2,
+                        log10 as c_log10, log1p as c_log1p, sqrt as c_sqrt,
+                        cbrt as c_cbrt, fabs as c_fabs, erf as c_erf, erfc as c_erfc,
+                        ceil as c_ceil, trunc as c_trunc, fmod as c_fmod,
+                        copysign as c_copysign, rint as c_rint)
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -64,6 +75,7 @@ import numbers
 import sys
 
 include "core/c_support.pxi"
+include "core/math_support.pxi"
 include "core/op_table.pxi"
 include "core/arena.pxi"
 include "core/numbers.pxi"

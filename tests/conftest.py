@@ -24,7 +24,11 @@ MICROGRAD_OPS = ("add", "addc", "radd", "mul", "mulc", "rmul", "sub", "subc", "r
 SAME_STRUCTURE_OPS = ("add", "addc", "radd", "mul", "mulc", "rmul", "powi", "powf",
                       "relu", "sum")
 # everything we have
-ALL_OPS = MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow")
+# autograd.math's functions, as methods PyTorch's tensors share. max and min (Python
+# control flow on comparisons) are not in ALL_OPS: a replayed Graph keeps the branch
+# taken when it was recorded (tests/test_math.py tests them against torch).
+MATH_OPS = ("sin", "cos", "sqrt", "atan", "erf", "abs", "atan2", "hypot")
+ALL_OPS = MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow") + MATH_OPS
 
 BOUND = 50.0        # |data| of every node stays below this
 MIN_DEN = 0.25      # |divisor| and bases of negative / fractional powers stay above this
@@ -82,6 +86,16 @@ def _simulate(op, xs, c):
         return a ** b if a >= MIN_DEN and abs(b) <= 3 else None
     if op == "rpow":
         return c ** a if abs(a) <= 3 else None
+    if op in ("sin", "cos", "atan", "erf"):
+        return getattr(math, op)(a)
+    if op == "sqrt":
+        return math.sqrt(a) if a >= MIN_DEN else None
+    if op == "abs":
+        return abs(a) if abs(a) >= KINK else None
+    if op in ("atan2", "hypot"):
+        return getattr(math, op)(a, b) if math.hypot(a, b) >= MIN_DEN else None
+    if op in ("max", "min"):     # ties only of a node with itself: max(a, a) is a
+        return (max if op == "max" else min)(a, b) if a is b or abs(a - b) >= KINK else None
     raise AssertionError(op)
 
 
@@ -108,7 +122,8 @@ def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
     used = [False] * n_leaves
     steps = []
     unary = ("neg", "powi", "powf", "relu", "tanh", "exp", "log", "sigmoid", "rpow",
-             "addc", "radd", "mulc", "rmul", "subc", "rsub", "divc", "rdiv")
+             "addc", "radd", "mulc", "rmul", "subc", "rsub", "divc", "rdiv",
+             "sin", "cos", "sqrt", "atan", "erf", "abs")
     while len(steps) < n_steps:
         for _ in range(50):
             op = rng.choice(ops)
@@ -133,6 +148,8 @@ def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
         else:
             continue
         steps.append((op, args, c))
+        if op in ("max", "min"):        # the Value not picked is not used (no gradient)
+            args = (args[0] if vals[args[0]] == r else args[1],)
         vals.append(float(r))
         used.append(False)
         for i in args:
@@ -196,6 +213,16 @@ def run_program(prog, V, leaf_data=None):
             r = a ** b
         elif op == "rpow":
             r = c ** a
+        elif op in ("sin", "cos", "sqrt", "atan", "erf"):
+            r = getattr(a, op)()
+        elif op == "abs":
+            r = abs(a)
+        elif op in ("atan2", "hypot"):
+            r = getattr(a, op)(b)
+        elif op == "max":
+            r = max(a, b)
+        elif op == "min":
+            r = min(a, b)
         else:
             raise AssertionError(op)
         nodes.append(r)

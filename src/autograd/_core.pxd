@@ -33,6 +33,42 @@ cdef enum Op:
     OP_STEP        # 1 if a > 0 else 0 (relu's local derivative); derivative 0
     OP_SELECT      # a if b != 0 else 0; no derivative with respect to b
     OP_POW_MASK    # 0 if a == 0 and b >= 0 else 1 (where d(a**b)/db is taken as 0)
+    # the functions of Python's math module (autograd.math), one row each
+    OP_SIN
+    OP_COS
+    OP_TAN
+    OP_ASIN
+    OP_ACOS
+    OP_ATAN
+    OP_SINH
+    OP_COSH
+    OP_ASINH
+    OP_ACOSH
+    OP_ATANH
+    OP_EXP2
+    OP_EXPM1
+    OP_LOG2
+    OP_LOG10
+    OP_LOG1P
+    OP_SQRT
+    OP_CBRT
+    OP_FABS
+    OP_ERF
+    OP_ERFC
+    OP_GAMMA
+    OP_LGAMMA
+    OP_FLOOR
+    OP_CEIL
+    OP_TRUNC
+    OP_ATAN2       # atan2(a, b), math's argument order (y, x)
+    OP_HYPOT
+    OP_FMOD
+    OP_REMAINDER
+    OP_COPYSIGN
+    # made only by differentiation: helpers of the math rows' chain rules
+    OP_SIGN        # 1, -1 or a itself (0, -0, nan): fabs's local derivative; derivative 0
+    OP_RINT        # a rounded to the nearest integer, ties to even; derivative 0
+    OP_POLYGAMMA   # polygamma(b, a), b a constant integer >= 0 (gamma's, lgamma's rules)
     N_OPS
 
 

@@ -8,7 +8,16 @@
 # these.
 
 OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'log',
-            'sigmoid', '', 'step', 'select', 'pow_mask')
+            'sigmoid', '', 'step', 'select', 'pow_mask',
+            'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh',
+            'atanh', 'exp2', 'expm1', 'log2', 'log10', 'log1p', 'sqrt', 'cbrt', 'fabs',
+            'erf', 'erfc', 'gamma', 'lgamma', 'floor', 'ceil', 'trunc', 'atan2', 'hypot',
+            'fmod', 'remainder', 'copysign', 'sign', 'rint', 'polygamma')
+
+# Constants of the math rows' chain rules.
+cdef double LN2 = 0.6931471805599453           # math.log(2)
+cdef double LN10 = 2.302585092994046           # math.log(10)
+cdef double TWO_OVER_SQRT_PI = 1.1283791670955126   # 2 / math.sqrt(math.pi)
 
 # Each op in micrograd's Python: (the Value methods that make it, `out`'s data,
 # the `_backward` closure's body[, its `_op` label if not OP_NAMES']), with micrograd's names: self and other the
@@ -129,7 +138,125 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
         return a if b != 0.0 else 0.0
     if op == OP_POW_MASK:
         return 0.0 if a == 0.0 and b >= 0.0 else 1.0
+    if op >= OP_SIN:
+        return math_forward_call(op, a, b, err)
     return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
+
+
+cdef inline double math_forward_call(uint8_t op, double a, double b, int* err) noexcept nogil:
+    """math_forward through a local error code: the caller's `err` (a register
+    in the replay loops, where op_forward is inlined) never has its address
+    passed out of line, so the loops keep it out of memory."""
+    cdef int e = ERR_NONE
+    cdef double r = math_forward(op, a, b, &e)
+    if e:
+        err[0] = e
+    return r
+
+
+cdef inline double math_1(double x, double r, bint can_overflow, int* err) noexcept nogil:
+    """r = f(x), with the error CPython's math_1 raises for it: a nan from a
+    non-nan is a domain error, an infinity from a finite x an overflow (if
+    `can_overflow`) or a domain error (a singularity, as log(0))."""
+    if isnan(r):
+        if not isnan(x):
+            err[0] = ERR_DOMAIN
+    elif isinf(r) and isfinite(x):
+        err[0] = ERR_OVERFLOW if can_overflow else ERR_DOMAIN
+    return r
+
+
+cdef inline double math_2(double x, double y, double r, int* err) noexcept nogil:
+    """r = f(x, y), with the error CPython's math_2 raises for it."""
+    if isnan(r):
+        if not isnan(x) and not isnan(y):
+            err[0] = ERR_DOMAIN
+    elif isinf(r) and isfinite(x) and isfinite(y):
+        err[0] = ERR_OVERFLOW
+    return r
+
+
+cdef double math_forward(uint8_t op, double a, double b, int* err) noexcept nogil:
+    """op_forward's rows of the math functions (op >= OP_SIN): the data
+    Python's math module returns for the same floats, bit for bit (libm where
+    CPython calls libm, CPython's own algorithms ported in math_support.pxi
+    where it has its own), and the error it raises."""
+    cdef int e = 0
+    cdef double r
+    if op == OP_SIN:
+        return math_1(a, c_sin(a), False, err)
+    if op == OP_COS:
+        return math_1(a, c_cos(a), False, err)
+    if op == OP_TAN:
+        return math_1(a, c_tan(a), False, err)
+    if op == OP_ASIN:
+        return math_1(a, c_asin(a), False, err)
+    if op == OP_ACOS:
+        return math_1(a, c_acos(a), False, err)
+    if op == OP_ATAN:
+        return math_1(a, c_atan(a), False, err)
+    if op == OP_SINH:
+        return math_1(a, c_sinh(a), True, err)
+    if op == OP_COSH:
+        return math_1(a, c_cosh(a), True, err)
+    if op == OP_ASINH:
+        return math_1(a, c_asinh(a), False, err)
+    if op == OP_ACOSH:
+        return math_1(a, c_acosh(a), False, err)
+    if op == OP_ATANH:
+        return math_1(a, c_atanh(a), False, err)
+    if op == OP_EXP2:
+        return math_1(a, c_exp2(a), True, err)
+    if op == OP_EXPM1:
+        return math_1(a, c_expm1(a), True, err)
+    if op == OP_LOG2:
+        return math_1(a, c_log2(a), False, err)
+    if op == OP_LOG10:
+        return math_1(a, c_log10(a), False, err)
+    if op == OP_LOG1P:
+        return math_1(a, a if a == 0.0 else c_log1p(a), False, err)   # CPython's _Py_log1p
+    if op == OP_SQRT:
+        return math_1(a, c_sqrt(a), False, err)
+    if op == OP_CBRT:
+        return math_1(a, c_cbrt(a), False, err)
+    if op == OP_FABS:
+        return c_fabs(a)
+    if op == OP_ERF:
+        return c_erf(a)
+    if op == OP_ERFC:
+        return c_erfc(a)
+    if op == OP_GAMMA or op == OP_LGAMMA:
+        r = autograd_tgamma(a, &e) if op == OP_GAMMA else autograd_lgamma(a, &e)
+        if e == 1:
+            err[0] = ERR_DOMAIN
+        elif e == 2 and c_fabs(r) >= 1.5:
+            err[0] = ERR_OVERFLOW
+        return r
+    if op == OP_FLOOR:
+        return c_floor(a)
+    if op == OP_CEIL:
+        return c_ceil(a)
+    if op == OP_TRUNC:
+        return c_trunc(a)
+    if op == OP_ATAN2:
+        return autograd_atan2(a, b)
+    if op == OP_HYPOT:
+        return autograd_hypot(a, b)
+    if op == OP_FMOD:
+        if isinf(b) and isfinite(a):          # CPython: fmod(x, +-inf) is x
+            return a
+        return math_2(a, b, c_fmod(a, b), err)
+    if op == OP_REMAINDER:
+        return math_2(a, b, autograd_remainder(a, b), err)
+    if op == OP_COPYSIGN:
+        return c_copysign(a, b)
+    if op == OP_SIGN:
+        return 1.0 if a > 0.0 else (-1.0 if a < 0.0 else a)
+    if op == OP_RINT:
+        return c_rint(a)
+    if op == OP_POLYGAMMA:
+        return autograd_polygamma(b, a)
+    return a
 
 
 cdef inline void op_backward(node_t i) noexcept nogil:
@@ -204,9 +331,126 @@ cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
     if op == OP_SELECT:
         da[0] = g if b != 0.0 else 0.0
         return TO_LHS
+    if op >= OP_SIN:
+        return math_chain_call(op, a, b, out, g, da, db)
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
     # OP_STEP, OP_POW_MASK: derivative 0.
     return 0
+
+
+cdef int math_chain(uint8_t op, double a, double b, double out, double g,
+                    double* da, double* db) noexcept nogil:
+    """op_chain's rows of the math functions (op >= OP_SIN). At points where
+    a function is not differentiable, PyTorch's choice (README, "Differentiate
+    a scalar program"): the formula's IEEE value, or 0 where PyTorch masks."""
+    cdef double r
+    if op == OP_SIN:
+        da[0] = c_cos(a) * g
+        return TO_LHS
+    if op == OP_COS:
+        da[0] = -(c_sin(a) * g)
+        return TO_LHS
+    if op == OP_TAN:
+        da[0] = (1.0 + out * out) * g
+        return TO_LHS
+    if op == OP_ASIN:
+        da[0] = g / c_sqrt(1.0 - a * a)
+        return TO_LHS
+    if op == OP_ACOS:
+        da[0] = -(g / c_sqrt(1.0 - a * a))
+        return TO_LHS
+    if op == OP_ATAN:
+        da[0] = g / (1.0 + a * a)
+        return TO_LHS
+    if op == OP_SINH:
+        da[0] = c_cosh(a) * g
+        return TO_LHS
+    if op == OP_COSH:
+        da[0] = c_sinh(a) * g
+        return TO_LHS
+    if op == OP_ASINH:
+        da[0] = g / c_sqrt(a * a + 1.0)
+        return TO_LHS
+    if op == OP_ACOSH:
+        da[0] = g / c_sqrt(a * a - 1.0)
+        return TO_LHS
+    if op == OP_ATANH:
+        da[0] = g / (1.0 - a * a)
+        return TO_LHS
+    if op == OP_EXP2:
+        da[0] = (out * LN2) * g
+        return TO_LHS
+    if op == OP_EXPM1:
+        da[0] = (out + 1.0) * g
+        return TO_LHS
+    if op == OP_LOG2:
+        da[0] = g / (a * LN2)
+        return TO_LHS
+    if op == OP_LOG10:
+        da[0] = g / (a * LN10)
+        return TO_LHS
+    if op == OP_LOG1P:
+        da[0] = g / (a + 1.0)
+        return TO_LHS
+    if op == OP_SQRT:
+        da[0] = g / (out + out)
+        return TO_LHS
+    if op == OP_CBRT:
+        da[0] = g / (3.0 * (out * out))
+        return TO_LHS
+    if op == OP_FABS:
+        da[0] = (1.0 if a > 0.0 else (-1.0 if a < 0.0 else a)) * g     # OP_SIGN's formula
+        return TO_LHS
+    if op == OP_ERF:
+        da[0] = (TWO_OVER_SQRT_PI * c_exp(-(a * a))) * g
+        return TO_LHS
+    if op == OP_ERFC:
+        da[0] = -((TWO_OVER_SQRT_PI * c_exp(-(a * a))) * g)
+        return TO_LHS
+    if op == OP_GAMMA:
+        da[0] = (out * autograd_polygamma(0.0, a)) * g
+        return TO_LHS
+    if op == OP_LGAMMA:
+        da[0] = autograd_polygamma(0.0, a) * g
+        return TO_LHS
+    if op == OP_POLYGAMMA:
+        da[0] = autograd_polygamma(b + 1.0, a) * g
+        return TO_LHS
+    if op == OP_ATAN2:
+        r = a * a + b * b                     # at (0, 0): 0, as PyTorch (not 0/0)
+        da[0] = (g * b) / r if r != 0.0 else 0.0
+        db[0] = -((g * a) / r if r != 0.0 else 0.0)
+        return TO_LHS | TO_RHS
+    if op == OP_HYPOT:
+        da[0] = (g * a) / out
+        db[0] = (g * b) / out
+        return TO_LHS | TO_RHS
+    if op == OP_FMOD:
+        da[0] = g
+        db[0] = -(g * c_trunc(a / b))
+        return TO_LHS | TO_RHS
+    if op == OP_REMAINDER:
+        da[0] = g
+        db[0] = -(g * c_rint((a - out) / b))
+        return TO_LHS | TO_RHS
+    if op == OP_COPYSIGN:
+        da[0] = (out / a if a != 0.0 else 0.0) * g
+        return TO_LHS
+    # OP_FLOOR, OP_CEIL, OP_TRUNC, OP_SIGN, OP_RINT: derivative 0
+    return 0
+
+
+cdef inline int math_chain_call(uint8_t op, double a, double b, double out, double g,
+                                double* da, double* db) noexcept nogil:
+    """math_chain through local results, as math_forward_call (the callers'
+    da and db stay in registers)."""
+    cdef double ma = 0.0, mb = 0.0
+    cdef int to = math_chain(op, a, b, out, g, &ma, &mb)
+    if to & TO_LHS:
+        da[0] = ma
+    if to & TO_RHS:
+        db[0] = mb
+    return to
 
 
 cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
@@ -304,19 +548,152 @@ cdef int op_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_t*
     elif op == OP_SELECT:
         if to_lhs:
             accumulate(adj, lhs, emit(OP_SELECT, g, rhs, 0), False, True)
+    elif op >= OP_SIN:
+        math_emit(op, i, lhs, rhs, g, adj, to_lhs, to_rhs, one)
     # OP_STEP, OP_POW_MASK: derivative 0. OP_LEAF: none. OP_CUSTOM: refused by grad().
     return 0
 
 
-cdef void raise_forward_error(int err, uint8_t op) except *:
-    name = OP_NAMES[op]
+cdef inline node_t constant(double c) except 0:
+    """A new constant leaf, its creation reference the caller's (hand it on with TAKE_*)."""
+    return node_alloc(OP_LEAF, c, 0, 0, 0)
+
+
+cdef int math_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_t* adj,
+                   bint to_lhs, bint to_rhs, node_t one) except -1:
+    """op_emit's rows of the math functions: math_chain's formulas as nodes, in
+    the same association (so the same bits)."""
+    cdef node_t t, u, r
+    if op == OP_SIN:
+        if to_lhs:
+            t = emit(OP_COS, lhs, 0, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_COS:
+        if to_lhs:
+            t = emit(OP_SIN, lhs, 0, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), True, True)
+    elif op == OP_TAN or op == OP_EXPM1:
+        if to_lhs:
+            if op == OP_TAN:
+                t = emit(OP_MUL, i, i, 0)
+                t = emit(OP_ADD, one, t, TAKE_RHS)
+            else:
+                t = emit(OP_ADD, i, one, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_ASIN or op == OP_ACOS or op == OP_ATANH:
+        if to_lhs:
+            t = emit(OP_MUL, lhs, lhs, 0)
+            t = emit(OP_SUB, one, t, TAKE_RHS)
+            if op != OP_ATANH:
+                t = emit(OP_SQRT, t, 0, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), op == OP_ACOS, True)
+    elif op == OP_ATAN:
+        if to_lhs:
+            t = emit(OP_MUL, lhs, lhs, 0)
+            t = emit(OP_ADD, one, t, TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_SINH or op == OP_COSH:
+        if to_lhs:
+            t = emit(OP_COSH if op == OP_SINH else OP_SINH, lhs, 0, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_ASINH or op == OP_ACOSH:
+        if to_lhs:
+            t = emit(OP_MUL, lhs, lhs, 0)
+            t = emit(OP_ADD if op == OP_ASINH else OP_SUB, t, one, TAKE_LHS)
+            t = emit(OP_SQRT, t, 0, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_EXP2:
+        if to_lhs:
+            t = emit(OP_MUL, i, constant(LN2), TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_LOG2 or op == OP_LOG10:
+        if to_lhs:
+            t = emit(OP_MUL, lhs, constant(LN2 if op == OP_LOG2 else LN10), TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_LOG1P:
+        if to_lhs:
+            t = emit(OP_ADD, lhs, one, 0)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_SQRT:
+        if to_lhs:
+            t = emit(OP_ADD, i, i, 0)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_CBRT:
+        if to_lhs:
+            t = emit(OP_MUL, i, i, 0)
+            t = emit(OP_MUL, constant(3.0), t, TAKE_LHS | TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, t, TAKE_RHS), False, True)
+    elif op == OP_FABS:
+        if to_lhs:
+            t = emit(OP_SIGN, lhs, 0, 0)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_ERF or op == OP_ERFC:
+        if to_lhs:
+            t = emit(OP_MUL, lhs, lhs, 0)
+            t = emit(OP_NEG, t, 0, TAKE_LHS)
+            t = emit(OP_EXP, t, 0, TAKE_LHS)
+            t = emit(OP_MUL, constant(TWO_OVER_SQRT_PI), t, TAKE_LHS | TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), op == OP_ERFC, True)
+    elif op == OP_GAMMA or op == OP_LGAMMA or op == OP_POLYGAMMA:
+        if to_lhs:
+            t = emit(OP_POLYGAMMA, lhs,
+                     constant(node_data[rhs] + 1.0 if op == OP_POLYGAMMA else 0.0), TAKE_RHS)
+            if op == OP_GAMMA:
+                t = emit(OP_MUL, i, t, TAKE_RHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_ATAN2:
+        t = emit(OP_MUL, lhs, lhs, 0)
+        u = emit(OP_MUL, rhs, rhs, 0)
+        r = emit(OP_ADD, t, u, TAKE_LHS | TAKE_RHS)
+        if to_lhs:
+            t = emit(OP_MUL, g, rhs, 0)
+            t = emit(OP_DIV, t, r, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_SELECT, t, r, TAKE_LHS), False, True)
+        if to_rhs:
+            t = emit(OP_MUL, g, lhs, 0)
+            t = emit(OP_DIV, t, r, TAKE_LHS)
+            accumulate(adj, rhs, emit(OP_SELECT, t, r, TAKE_LHS), True, True)
+        node_decref(r)
+    elif op == OP_HYPOT:
+        if to_lhs:
+            t = emit(OP_MUL, g, lhs, 0)
+            accumulate(adj, lhs, emit(OP_DIV, t, i, TAKE_LHS), False, True)
+        if to_rhs:
+            t = emit(OP_MUL, g, rhs, 0)
+            accumulate(adj, rhs, emit(OP_DIV, t, i, TAKE_LHS), False, True)
+    elif op == OP_FMOD or op == OP_REMAINDER:
+        if to_lhs:
+            accumulate(adj, lhs, g, False, False)
+        if to_rhs:
+            if op == OP_FMOD:
+                t = emit(OP_DIV, lhs, rhs, 0)
+                t = emit(OP_TRUNC, t, 0, TAKE_LHS)
+            else:
+                t = emit(OP_SUB, lhs, i, 0)
+                t = emit(OP_DIV, t, rhs, TAKE_LHS)
+                t = emit(OP_RINT, t, 0, TAKE_LHS)
+            accumulate(adj, rhs, emit(OP_MUL, g, t, TAKE_RHS), True, True)
+    elif op == OP_COPYSIGN:
+        if to_lhs:
+            t = emit(OP_DIV, i, lhs, 0)
+            t = emit(OP_SELECT, t, lhs, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    # OP_FLOOR, OP_CEIL, OP_TRUNC, OP_SIGN, OP_RINT: derivative 0
+    return 0
+
+
+cdef void raise_forward_error(int err, uint8_t op, bint as_math=False) except *:
+    """Raise what Python raises for the computation `op` on floats: the
+    operator's error, or (`as_math`, autograd.math.pow) the math module's."""
+    if as_math and (err == ERR_ZERO_DIVISION or err == ERR_COMPLEX):
+        err = ERR_DOMAIN
     if err == ERR_ZERO_DIVISION:
         if op == OP_DIV:
             raise ZeroDivisionError("float division by zero")
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     if err == ERR_OVERFLOW:
-        raise OverflowError(f"math range error (op {name!r}: the result is too large for a float)")
+        raise OverflowError("math range error")
     if err == ERR_COMPLEX:
         raise ValueError("a negative number cannot be raised to a fractional power "
                          "(Python would return a complex number)")
-    raise ValueError(f"math domain error (op {name!r})")
+    raise ValueError("math domain error")

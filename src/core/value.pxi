@@ -67,7 +67,7 @@ cdef inline Value handle_of(node_t i):
     return v
 
 
-cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
+cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0, bint as_math=False):
     """`a op b` (b None for unary ops).
 
     Either operand may be a number (it becomes a constant leaf, as in micrograd);
@@ -103,7 +103,7 @@ cdef object apply_op(uint8_t op, object a, object b, uint8_t flags=0):
         db = node_data[ib]
     cdef double data = op_forward(op, da, db, &err)
     if err:
-        raise_forward_error(err, op)
+        raise_forward_error(err, op, as_math)
     # A result that has a custom op below it must be visible to the cycle collector.
     if (arena[ia].flags | arena[ib].flags) & FLAG_MANAGED:
         return make_managed_result(op, data, da if a_const else a, db if b_const else b, flags)
@@ -315,6 +315,68 @@ def dot(weights, inputs, start):
     out.idx = acc                       # the running sum's reference becomes the handle's
     handles[acc] = <PyObject*>out
     return out
+
+
+def apply_math(int op, a, b=None):
+    """The op `op` (an op code, see ``OP_CODES``) applied to `a` (and `b`), a
+    Value and numbers in any mix, raising the errors Python's math module
+    raises for the same floats: autograd.math's entry into the core.
+
+    ``pow`` (OP_CODES['**']) takes the exponent as a hidden constant when it is
+    a number, as ``v ** c`` does.
+    """
+    if op <= OP_CUSTOM and op != OP_EXP and op != OP_LOG and op != OP_TANH and op != OP_POW:
+        raise ValueError(f"op {op} is not a math function")
+    if op >= N_OPS:
+        raise ValueError(f"no op {op}")
+    for x in (a, b):
+        if x is not None and not isinstance(x, Value) and not is_number(x):
+            raise TypeError(f"must be real number, not {type(x).__name__}")
+    cdef uint8_t flags = 0
+    if op == OP_POW and not isinstance(b, Value):
+        if PyLong_Check(b) or (not PyFloat_Check(b) and isinstance(b, numbers.Integral)):
+            flags = FLAG_INT_EXP
+        op = OP_POW_CONST
+    return apply_op(<uint8_t>op, a, b, flags, True)
+
+
+OP_CODES = {name: code for code, name in enumerate(OP_NAMES)
+            if code >= OP_SIN or code in (OP_EXP, OP_LOG, OP_TANH)}
+OP_CODES['**'] = OP_POW
+
+
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030D0000
+    #define autograd_hash_pointer(p) Py_HashPointer(p)
+    #else
+    #define autograd_hash_pointer(p) _Py_HashPointer(p)
+    #endif
+    """
+    Py_hash_t autograd_hash_pointer(void* p) noexcept
+
+
+cdef inline int compare_data(Value v, object other, double* o) except -1:
+    """`other`'s data (a Value's) or value (a number) in o[0]; 0 if it is neither."""
+    if isinstance(other, Value):
+        if (<Value>other).idx == 0:
+            raise_uninitialised()
+        o[0] = node_data[(<Value>other).idx]
+        return 1
+    if is_plain_number(other):
+        o[0] = plain_to_double(other)
+        return 1
+    if is_number(other):
+        o[0] = to_double(other, "a compared number")
+        return 1
+    return 0
+
+
+cdef str conversion_hint(Value v, str what):
+    return (f"a Value cannot be converted to {what}: that would drop its gradient. "
+            f"Use v.data for the number ({node_data[v.idx]!r}, no gradient), or "
+            f"autograd.math (e.g. autograd.math.sin(v)) instead of the math module "
+            f"to keep it")
 
 
 @cython.freelist(1024)
@@ -642,6 +704,199 @@ A scalar that remembers how it was computed, micrograd's ``Value``.
     def sigmoid(self):
         """1 / (1 + e ** -x), in a form that never overflows."""
         return unary_op(OP_SIGMOID, self)
+
+    # -- math: PyTorch's method names; the rows are the op table's ------------
+
+    def sin(self):
+        """math.sin(x), differentiable; see autograd.math."""
+        return unary_op(OP_SIN, self)
+
+    def cos(self):
+        """math.cos(x), differentiable."""
+        return unary_op(OP_COS, self)
+
+    def tan(self):
+        """math.tan(x), differentiable."""
+        return unary_op(OP_TAN, self)
+
+    def asin(self):
+        """math.asin(x); ValueError outside [-1, 1], as math."""
+        return unary_op(OP_ASIN, self)
+
+    def acos(self):
+        """math.acos(x); ValueError outside [-1, 1], as math."""
+        return unary_op(OP_ACOS, self)
+
+    def atan(self):
+        """math.atan(x), differentiable."""
+        return unary_op(OP_ATAN, self)
+
+    def sinh(self):
+        """math.sinh(x), differentiable."""
+        return unary_op(OP_SINH, self)
+
+    def cosh(self):
+        """math.cosh(x), differentiable."""
+        return unary_op(OP_COSH, self)
+
+    def asinh(self):
+        """math.asinh(x), differentiable."""
+        return unary_op(OP_ASINH, self)
+
+    def acosh(self):
+        """math.acosh(x); ValueError below 1, as math."""
+        return unary_op(OP_ACOSH, self)
+
+    def atanh(self):
+        """math.atanh(x); ValueError outside (-1, 1), as math."""
+        return unary_op(OP_ATANH, self)
+
+    def exp2(self):
+        """math.exp2(x): 2 ** x."""
+        return unary_op(OP_EXP2, self)
+
+    def expm1(self):
+        """math.expm1(x): e ** x - 1, accurate near 0."""
+        return unary_op(OP_EXPM1, self)
+
+    def log2(self):
+        """math.log2(x)."""
+        return unary_op(OP_LOG2, self)
+
+    def log10(self):
+        """math.log10(x)."""
+        return unary_op(OP_LOG10, self)
+
+    def log1p(self):
+        """math.log1p(x): log(1 + x), accurate near 0."""
+        return unary_op(OP_LOG1P, self)
+
+    def sqrt(self):
+        """math.sqrt(x); ValueError for x < 0, as math."""
+        return unary_op(OP_SQRT, self)
+
+    def cbrt(self):
+        """math.cbrt(x), the real cube root."""
+        return unary_op(OP_CBRT, self)
+
+    def abs(self):
+        """|x| (math.fabs); its derivative at 0 is 0, as PyTorch's."""
+        return unary_op(OP_FABS, self)
+
+    def erf(self):
+        """math.erf(x), the error function."""
+        return unary_op(OP_ERF, self)
+
+    def erfc(self):
+        """math.erfc(x) = 1 - erf(x), accurate for large x."""
+        return unary_op(OP_ERFC, self)
+
+    def lgamma(self):
+        """math.lgamma(x): log |gamma(x)|."""
+        return unary_op(OP_LGAMMA, self)
+
+    def floor(self):
+        """The floor of x as a Value (derivative 0, as PyTorch's)."""
+        return unary_op(OP_FLOOR, self)
+
+    def ceil(self):
+        """The ceiling of x as a Value (derivative 0)."""
+        return unary_op(OP_CEIL, self)
+
+    def trunc(self):
+        """x rounded toward 0, as a Value (derivative 0)."""
+        return unary_op(OP_TRUNC, self)
+
+    def sign(self):
+        """1.0, -1.0 or 0.0 (nan for nan), as torch.sign; derivative 0."""
+        return unary_op(OP_SIGN, self)
+
+    def atan2(self, other):
+        """math.atan2(self, other): the angle of the point (other, self)."""
+        return apply_math(OP_ATAN2, self, other)
+
+    def hypot(self, other):
+        """math.hypot(self, other)."""
+        return apply_math(OP_HYPOT, self, other)
+
+    def fmod(self, other):
+        """math.fmod(self, other): C's fmod (the sign of self), as torch.fmod."""
+        return apply_math(OP_FMOD, self, other)
+
+    def copysign(self, other):
+        """math.copysign(self, other)."""
+        return apply_math(OP_COPYSIGN, self, other)
+
+    def __abs__(self):
+        return unary_op(OP_FABS, self)
+
+    def __floor__(self):
+        # math.floor(v): a Value (derivative 0), as for a PyTorch scalar
+        return unary_op(OP_FLOOR, self)
+
+    def __ceil__(self):
+        return unary_op(OP_CEIL, self)
+
+    def __trunc__(self):
+        return unary_op(OP_TRUNC, self)
+
+    # -- numbers out: refused, with the way to the number or the gradient ------
+
+    def __float__(self):
+        raise TypeError(conversion_hint(self, "float"))
+
+    def __int__(self):
+        raise TypeError(conversion_hint(self, "int"))
+
+    def __index__(self):
+        raise TypeError(conversion_hint(self, "an integer index"))
+
+    def __round__(self, ndigits=None):
+        raise TypeError(conversion_hint(self, "a rounded number") +
+                        "; math.floor(v), math.ceil(v) and math.trunc(v) give Values")
+
+    def __format__(self, spec):
+        """format(v, '.4f') and f'{v:.4f}' format the data, as PyTorch scalars;
+        an empty spec gives repr(v)."""
+        if not spec:
+            return repr(self)
+        return format(node_data[self.idx], spec)
+
+    # -- comparisons: of the data, as floats; == and hash stay identity ---------
+
+    def __lt__(self, other):
+        cdef double o
+        if not compare_data(self, other, &o):
+            return NotImplemented
+        return node_data[self.idx] < o
+
+    def __le__(self, other):
+        cdef double o
+        if not compare_data(self, other, &o):
+            return NotImplemented
+        return node_data[self.idx] <= o
+
+    def __gt__(self, other):
+        cdef double o
+        if not compare_data(self, other, &o):
+            return NotImplemented
+        return node_data[self.idx] > o
+
+    def __ge__(self, other):
+        cdef double o
+        if not compare_data(self, other, &o):
+            return NotImplemented
+        return node_data[self.idx] >= o
+
+    def __eq__(self, other):
+        # identity, as object's: micrograd's graph walks keep Values in sets
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __hash__(self):
+        return autograd_hash_pointer(<void*>self)
 
     # -- backward -----------------------------------------------------------
 

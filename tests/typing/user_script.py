@@ -8,6 +8,7 @@ import math
 import random
 
 import autograd
+import autograd.math as am
 import autograd.micrograd
 from autograd import (CustomValue, GradcheckError, Graph, Value, ValueVector, draw_dot, grad,
                       gradcheck, gradgradcheck, hessian, trace)
@@ -87,6 +88,17 @@ def main() -> None:
     h: list[list[float]] = hessian(lambda u, v: u * u * v, [1.0, 2.0])
     assert h == [[4.0, 2.0], [2.0, 0.0]]
     assert gradgradcheck(lambda u: u.tanh() * u, [Value(0.3)])
+
+    # autograd.math: Values in, Values out; numbers in, math's numbers out
+    t = Value(0.4)
+    price: Value = am.sin(t) * am.exp(-t) + am.sqrt(t) + am.erf(t) + am.atan2(t, 1.0)
+    price = price + am.log(t, 2) + am.pow(t, 2) + am.hypot(t, 2.0) * am.pi + am.floor(t)
+    price = price + abs(t) + t.sin() + t.abs() + max(t, Value(0.1)) + am.lgamma(t)
+    plain: float = am.sin(0.4) + am.atan2(1, 2.0) + am.log(8, 2)
+    whole: int = am.floor(2.5)
+    price.backward()
+    assert t.grad > 0 and plain > 0 and whole == 2 and f"{t:.2f}" == "0.40"
+    assert (t < 1) and sorted([Value(2.0), t])[0] is t
 
     # micrograd's class, extended as a tutorial does
     setattr(x, "color", "red")
