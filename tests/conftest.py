@@ -28,7 +28,30 @@ SAME_STRUCTURE_OPS = ("add", "addc", "radd", "mul", "mulc", "rmul", "powi", "pow
 # control flow on comparisons) are not in ALL_OPS: a replayed Graph keeps the branch
 # taken when it was recorded (tests/test_math.py tests them against torch).
 MATH_OPS = ("sin", "cos", "sqrt", "atan", "erf", "abs", "atan2", "hypot")
-ALL_OPS = MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow") + MATH_OPS
+# the rest of autograd.math, called as autograd.math.<name> on our Values and as the
+# tensor method of that name on torch's (or TORCH_EQUIVALENTS where torch has none)
+MORE_MATH_OPS = ("tan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
+                 "exp2", "expm1", "log2", "log10", "log1p", "cbrt", "erfc", "gamma",
+                 "lgamma", "floor", "ceil", "trunc", "fmod", "remainder", "copysign")
+BINARY_MATH_OPS = ("atan2", "hypot", "fmod", "remainder", "copysign")
+ALL_OPS = (MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow") + MATH_OPS
+           + MORE_MATH_OPS)
+
+
+def _torch_cbrt(a):
+    return a.sign() * a.abs() ** (1.0 / 3.0)
+
+
+# torch has no cbrt, no gamma and no IEEE remainder (torch.remainder is Python's %)
+TORCH_EQUIVALENTS = {
+    "cbrt": _torch_cbrt,
+    "gamma": lambda a: a.lgamma().exp(),
+    "remainder": lambda a, b: a - (a / b).round() * b,    # round: half to even, as IEEE
+}
+
+
+def _near_integer(x):
+    return abs(x - round(x)) < KINK
 
 BOUND = 50.0        # |data| of every node stays below this
 MIN_DEN = 0.25      # |divisor| and bases of negative / fractional powers stay above this
@@ -94,9 +117,44 @@ def _simulate(op, xs, c):
         return abs(a) if abs(a) >= KINK else None
     if op in ("atan2", "hypot"):
         return getattr(math, op)(a, b) if math.hypot(a, b) >= MIN_DEN else None
+    if op in MORE_MATH_OPS:
+        return _simulate_more_math(op, a, b)
     if op in ("max", "min"):     # ties only of a node with itself: max(a, a) is a
         return (max if op == "max" else min)(a, b) if a is b or abs(a - b) >= KINK else None
     raise AssertionError(op)
+
+
+def _simulate_more_math(op, a, b):
+    """autograd.math's other functions, kept away from their poles, domain ends and
+    jumps (by KINK), so that every engine and finite differences agree."""
+    f = getattr(math, op)
+    if op == "tan":
+        return f(a) if abs(math.cos(a)) >= 0.1 else None
+    if op in ("asin", "acos", "atanh"):
+        return f(a) if abs(a) <= 0.9 else None
+    if op == "acosh":
+        return f(a) if a >= 1.1 else None
+    if op in ("sinh", "cosh", "expm1"):
+        return f(a) if abs(a) <= 3.5 else None
+    if op == "exp2":
+        return f(a) if a <= 5.0 else None
+    if op in ("log2", "log10", "lgamma"):
+        return f(a) if a >= MIN_DEN else None
+    if op == "gamma":
+        return f(a) if MIN_DEN <= a <= 5.0 else None
+    if op == "log1p":
+        return f(a) if a >= MIN_DEN - 1.0 else None
+    if op == "cbrt":
+        return f(a) if abs(a) >= MIN_DEN else None
+    if op in ("floor", "ceil", "trunc"):
+        return float(f(a)) if not _near_integer(a) else None
+    if op == "fmod":
+        return f(a, b) if abs(b) >= MIN_DEN and not _near_integer(a / b) else None
+    if op == "remainder":
+        return f(a, b) if abs(b) >= MIN_DEN and not _near_integer(a / b - 0.5) else None
+    if op == "copysign":
+        return f(a, b) if abs(a) >= KINK and abs(b) >= KINK else None
+    return f(a)                     # asinh, erfc
 
 
 def _constant(rng, op):
@@ -123,7 +181,8 @@ def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
     steps = []
     unary = ("neg", "powi", "powf", "relu", "tanh", "exp", "log", "sigmoid", "rpow",
              "addc", "radd", "mulc", "rmul", "subc", "rsub", "divc", "rdiv",
-             "sin", "cos", "sqrt", "atan", "erf", "abs")
+             "sin", "cos", "sqrt", "atan", "erf", "abs") + tuple(
+                 op for op in MORE_MATH_OPS if op not in BINARY_MATH_OPS)
     while len(steps) < n_steps:
         for _ in range(50):
             op = rng.choice(ops)
@@ -142,6 +201,10 @@ def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
                 r = _simulate(op, [vals[i] for i in args], c)
             except (ArithmeticError, ValueError):
                 r = None
+            # a logarithm's 0 (of an int leaf 1) is no structural zero: a relu
+            # above it would sit on its kink while finite differences move it
+            if op in ("log", "log2", "log10", "log1p", "lgamma") and r == 0.0:
+                continue
             if r is not None and not isinstance(r, complex) and math.isfinite(r) \
                     and abs(r) <= BOUND:
                 break
@@ -219,6 +282,8 @@ def run_program(prog, V, leaf_data=None):
             r = abs(a)
         elif op in ("atan2", "hypot"):
             r = getattr(a, op)(b)
+        elif op in MORE_MATH_OPS:
+            r = _more_math(op, a, b)
         elif op == "max":
             r = max(a, b)
         elif op == "min":
@@ -227,6 +292,17 @@ def run_program(prog, V, leaf_data=None):
             raise AssertionError(op)
         nodes.append(r)
     return nodes
+
+
+def _more_math(op, a, b):
+    """autograd.math.<op> on our Values; torch's method or equivalent on a tensor."""
+    args = (a,) if b is None else (a, b)
+    if type(a).__module__.startswith("torch"):
+        if op in TORCH_EQUIVALENTS:
+            return TORCH_EQUIVALENTS[op](*args)
+        return getattr(a, op)(*args[1:])
+    import autograd.math as am
+    return getattr(am, op)(*args)
 
 
 def demo_loss(model, X, y, V):

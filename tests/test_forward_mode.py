@@ -126,7 +126,9 @@ def test_forward_over_reverse_hessian_matches_torch_and_reverse_over_reverse(see
     theirs = torch.autograd.functional.hessian(
         lambda x: programs.run(prog, TT, [x[i] for i in range(n)])[-1],
         torch.tensor([float(x) for x in prog.leaves], dtype=torch.float64))
-    assert_close(fwd, theirs.tolist(), repr(prog))
+    # torch's trigamma (lgamma's second derivative) is off by up to ~5e-10 relative
+    # (mpmath; ours is within 1e-15): 1e-8 against torch, 1e-9 between our two paths
+    assert_close(fwd, theirs.tolist(), repr(prog), rel=1e-8)
     assert_close(fwd, rev, repr(prog))
 
 

@@ -73,12 +73,14 @@ def scalar_lanes(graph, root, inputs, shared, outputs, columns):
 
 
 def leaves_of(root):
+    # the Values themselves, not their ids: _prev makes handles on the fly, and an id
+    # freed with its handle can be a later one's
     seen, stack, out = set(), [root], []
     while stack:
         v = stack.pop()
-        if id(v) in seen:
+        if v in seen:
             continue
-        seen.add(id(v))
+        seen.add(v)
         if not v._prev and v._op == "":
             out.append(v)
         stack.extend(v._prev)
@@ -173,8 +175,9 @@ def test_many_blocks_and_threads(seed, programs, monkeypatch):
     n_inputs = rng.randint(1, len(prog.leaves))
     columns = lane_values(rng, prog, n_inputs, 61)
     results = []
+    # one order for the three runs (a walk of _prev sets follows memory addresses)
+    shared = [v for v in leaves_of(nodes[-1]) if all(v is not u for u in nodes[:n_inputs])]
     for threads in (1, 2, 3):
-        shared = [v for v in leaves_of(nodes[-1]) if all(v is not u for u in nodes[:n_inputs])]
         for v in shared:
             v.grad = 0.0
         n = check_program(nodes, prog, n_inputs, columns, threads)

@@ -32,7 +32,8 @@ def test_random_program_replay_equals_fresh_graph(seed, programs):
     replayed = 0
     for step in range(12):
         # the first step replays the recorded values; then the leaves move
-        new = [x * (1 + 0.2 * rng.uniform(-1, 1)) if step else x for x in prog.leaves]
+        # (by up to 10%: the domains of acos, atanh, ... are narrow)
+        new = [x * (1 + 0.1 * rng.uniform(-1, 1)) if step else x for x in prog.leaves]
         try:
             fresh = programs.run(prog, Value, new)
         except (ArithmeticError, ValueError) as e:
