@@ -3,6 +3,7 @@ the op table's OP_PYTHON rows), that Python computes our numbers, a built-in op'
 _backward says which chain rule it applies to which operands, inspect.signature(Value)."""
 import inspect
 import math
+import sys
 import random
 import re
 import textwrap
@@ -93,7 +94,22 @@ def test_the_documented_python_computes_our_numbers(seed):
         "**v": lambda a, b: a ** b, "relu": lambda a, b: (a * b).relu(),
         "tanh": lambda a, b: (a * b).tanh(), "exp": lambda a, b: (a * b).exp(),
         "log": lambda a, b: a.log() * b, "sigmoid": lambda a, b: (a * b).sigmoid(),
+        # autograd.math's methods (a in [0.2, 2], b in [-2, 2]); lgamma's digamma is
+        # not in math, and exp2 and cbrt only from Python 3.11 on
+        **{name: (lambda name: lambda a, b: getattr(a * b, name)())(name)
+           for name in ("sin", "cos", "tan", "atan", "sinh", "cosh", "asinh", "expm1",
+                        "erf", "erfc", "abs", "floor", "ceil", "trunc", "sign")},
+        **{name: (lambda name: lambda a, b: getattr(a * 0.4, name)() * b)(name)
+           for name in ("asin", "acos", "atanh")},
+        **{name: (lambda name: lambda a, b: getattr(a, name)() * b)(name)
+           for name in ("log2", "log10", "log1p", "sqrt")},
+        "acosh": lambda a, b: (a + 1).acosh() * b,
+        **{name: (lambda name: lambda a, b: getattr(a, name)(b))(name)
+           for name in ("atan2", "hypot", "fmod", "copysign")},
     }
+    if sys.version_info >= (3, 11):
+        cases["exp2"] = lambda a, b: (a * b).exp2()
+        cases["cbrt"] = lambda a, b: (a * b).cbrt()
     for name, f in cases.items():
         a, b = Value(a0), Value(b0)
         out = f(a, b)

@@ -95,7 +95,8 @@ cdef str op_doc(str method):
                     f"self``, one '{symbol}' node.")
         elif binary:
             kind = forward.partition("#")[2].strip()
-            head = f"``self {symbol} other``" + (f" ({kind})." if kind else ".")
+            head = (f"``self.{method}(other)``" if symbol.isidentifier() else
+                    f"``self {symbol} other``") + (f" ({kind})." if kind else ".")
         else:
             head = f"``self.{method}()``." if not method.startswith("__") else \
                 f"``{symbol}(self)``, micrograd's ``{method}``."

@@ -54,6 +54,67 @@ OP_PYTHON = {
     OP_SIGMOID: (("sigmoid",), "(1 / (1 + math.exp(-self.data)) if self.data >= 0 else\n"
                                "               math.exp(self.data) / (1 + math.exp(self.data)))",
                  "self.grad += out.data * (1 - out.data) * out.grad"),
+    # autograd.math's functions that are Value methods (their derivative formulas,
+    # in math_chain's association; SQRT_PI2 is 2 / math.sqrt(math.pi))
+    OP_SIN: (("sin",), "math.sin(self.data)", "self.grad += math.cos(self.data) * out.grad"),
+    OP_COS: (("cos",), "math.cos(self.data)", "self.grad -= math.sin(self.data) * out.grad"),
+    OP_TAN: (("tan",), "math.tan(self.data)",
+             "self.grad += (1 + out.data * out.data) * out.grad"),
+    OP_ASIN: (("asin",), "math.asin(self.data)",
+              "self.grad += out.grad / math.sqrt(1 - self.data * self.data)"),
+    OP_ACOS: (("acos",), "math.acos(self.data)",
+              "self.grad -= out.grad / math.sqrt(1 - self.data * self.data)"),
+    OP_ATAN: (("atan",), "math.atan(self.data)",
+              "self.grad += out.grad / (1 + self.data * self.data)"),
+    OP_SINH: (("sinh",), "math.sinh(self.data)", "self.grad += math.cosh(self.data) * out.grad"),
+    OP_COSH: (("cosh",), "math.cosh(self.data)", "self.grad += math.sinh(self.data) * out.grad"),
+    OP_ASINH: (("asinh",), "math.asinh(self.data)",
+               "self.grad += out.grad / math.sqrt(self.data * self.data + 1)"),
+    OP_ACOSH: (("acosh",), "math.acosh(self.data)",
+               "self.grad += out.grad / math.sqrt(self.data * self.data - 1)"),
+    OP_ATANH: (("atanh",), "math.atanh(self.data)",
+               "self.grad += out.grad / (1 - self.data * self.data)"),
+    OP_EXP2: (("exp2",), "math.exp2(self.data)  # Python 3.11+", "self.grad += (out.data * math.log(2)) * out.grad"),
+    OP_EXPM1: (("expm1",), "math.expm1(self.data)", "self.grad += (out.data + 1) * out.grad"),
+    OP_LOG2: (("log2",), "math.log2(self.data)",
+              "self.grad += out.grad / (self.data * math.log(2))"),
+    OP_LOG10: (("log10",), "math.log10(self.data)",
+               "self.grad += out.grad / (self.data * math.log(10))"),
+    OP_LOG1P: (("log1p",), "math.log1p(self.data)", "self.grad += out.grad / (self.data + 1)"),
+    OP_SQRT: (("sqrt",), "math.sqrt(self.data)", "self.grad += out.grad / (out.data + out.data)"),
+    OP_CBRT: (("cbrt",), "math.cbrt(self.data)  # Python 3.11+",
+              "self.grad += out.grad / (3 * (out.data * out.data))"),
+    OP_FABS: (("abs", "__abs__"), "math.fabs(self.data)",
+              "self.grad += (1.0 if self.data > 0 else -1.0 if self.data < 0 else self.data) "
+              "* out.grad"),
+    OP_ERF: (("erf",), "math.erf(self.data)",
+             "self.grad += (2 / math.sqrt(math.pi) * math.exp(-(self.data * self.data))) "
+             "* out.grad"),
+    OP_ERFC: (("erfc",), "math.erfc(self.data)",
+              "self.grad -= (2 / math.sqrt(math.pi) * math.exp(-(self.data * self.data))) "
+              "* out.grad"),
+    OP_LGAMMA: (("lgamma",), "math.lgamma(self.data)",
+                "self.grad += digamma(self.data) * out.grad   # scipy.special.digamma"),
+    OP_FLOOR: (("floor", "__floor__"), "float(math.floor(self.data))",
+               "pass   # derivative 0 everywhere, jumps included (PyTorch's choice)"),
+    OP_CEIL: (("ceil", "__ceil__"), "float(math.ceil(self.data))",
+              "pass   # derivative 0 everywhere, jumps included (PyTorch's choice)"),
+    OP_TRUNC: (("trunc", "__trunc__"), "float(math.trunc(self.data))",
+               "pass   # derivative 0 everywhere, jumps included (PyTorch's choice)"),
+    OP_SIGN: (("sign",), "1.0 if self.data > 0 else -1.0 if self.data < 0 else self.data",
+              "pass   # derivative 0 everywhere"),
+    OP_ATAN2: (("atan2",), "math.atan2(self.data, other.data)",
+               "r = self.data * self.data + other.data * other.data\n"
+               "self.grad += (out.grad * other.data) / r if r != 0 else 0.0\n"
+               "other.grad -= (out.grad * self.data) / r if r != 0 else 0.0"),
+    OP_HYPOT: (("hypot",), "math.hypot(self.data, other.data)",
+               "self.grad += (out.grad * self.data) / out.data\n"
+               "other.grad += (out.grad * other.data) / out.data"),
+    OP_FMOD: (("fmod",), "math.fmod(self.data, other.data)",
+              "self.grad += out.grad\n"
+              "other.grad -= out.grad * math.trunc(self.data / other.data)"),
+    OP_COPYSIGN: (("copysign",), "math.copysign(self.data, other.data)",
+                  "self.grad += (out.data / self.data if self.data != 0 else 0.0) * out.grad"),
 }
 
 # Forward errors, raised as Python does for the same computation on floats.
