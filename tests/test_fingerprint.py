@@ -32,13 +32,19 @@ import sys
 
 import pytest
 
+import autograd.math as am
 from autograd import Graph, Value
 
 FINGERPRINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint.json")
 REFERENCE_LIBRARY = "glibc"        # the C library whose libm bits are recorded first
 # the ops whose results come from the platform's C library; an expression that uses
 # one of them belongs to group "libm"
-LIBM_OPS = ("**", "tanh", "exp", "log", "sigmoid")
+LIBM_OPS = ("**", "tanh", "exp", "log", "sigmoid",
+            # autograd.math: libm's functions (sin also names asin, sinh, ...) and
+            # CPython's own gamma, lgamma, atan2, hypot (ported; they call libm or may
+            # differ where a libm does); sqrt, fabs, floor, ceil, trunc, fmod,
+            # remainder and copysign are IEEE's exactly rounded operations: exact
+            "sin", "cos", "tan", "erf", "cbrt", "gamma", "hypot")
 
 
 def load():
@@ -78,7 +84,7 @@ def platform_name():
 def evaluate(expr, leaves):
     """`expr`'s bits, eager and replayed: two dicts {"value": hex, "grad": {leaf: hex}}."""
     values = {name: Value(float.fromhex(x)) for name, x in leaves.items()}
-    out = eval(expr, {"__builtins__": {}}, dict(values))
+    out = eval(expr, {"__builtins__": {}, "am": am}, dict(values))
     out.backward()
     eager = bits(out, values)
     graph = Graph(out)
