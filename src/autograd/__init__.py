@@ -10,14 +10,14 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it (setuptools' at
 import os
 import sys
 
-from autograd._core import grad
+from autograd._core import grad, jacobian
 from autograd.engine import CustomValue, Graph, Value, ValueVector
 from autograd.functional import hessian
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.viz import draw_dot, trace
 
 __all__ = ["Value", "CustomValue", "Graph", "ValueVector", "draw_dot", "trace", "gradcheck",
-           "GradcheckError", "grad", "hessian", "gradgradcheck"]
+           "GradcheckError", "grad", "jacobian", "hessian", "gradgradcheck"]
 
 
 # =============================================================================

@@ -1,5 +1,6 @@
 """Type stub of the compiled core (src/_core.pyx)."""
-from typing import Any, Callable, Iterable, Sequence, SupportsFloat, Union, final
+from typing import (Any, Callable, Iterable, Literal, Sequence, SupportsFloat, Union, final,
+                    overload)
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,12 @@ def dot(weights: Sequence[Value], inputs: Sequence[_Operand], start: Value) -> V
 def grad(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value],
          grad_outputs: _Operand | Sequence[_Operand | None] | None = ..., *,
          create_graph: bool = ..., allow_unused: bool = ...) -> tuple[Value | None, ...]: ...
+@overload
+def jacobian(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], *,
+             allow_unused: bool = ..., as_array: Literal[False] = ...) -> list[list[float]]: ...
+@overload
+def jacobian(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], *,
+             allow_unused: bool = ..., as_array: Literal[True]) -> npt.NDArray[np.float64]: ...
 
 class Value:
     data: float
