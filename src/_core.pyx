@@ -25,7 +25,10 @@ Reading order for a newcomer, which is also the order of the includes:
 9. ``core/self_check.pxi``: the import-time check of the constructor patches.
 
 ``core/c_support.pxi`` holds the C that Cython cannot write (type slots, bit
-scans, the no-FMA pragma); it comes first.
+scans, the no-FMA pragma); it comes first. ``core/math_support.pxi`` holds the
+C helpers of the math rows (CPython's own gamma, lgamma, atan2, remainder and
+hypot, ported so that the data are ``math``'s bit for bit; polygamma for the
+chain rules of gamma and lgamma); it comes before the op table.
 
 Lifetime: a node lives while its ``Value`` handle or a parent node refers to it
 (``Node.refs``). Freeing is iterative, so a 10**7-node chain is released without

@@ -90,8 +90,19 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
     if op == OP_POW_MASK:
         return 0.0 if a == 0.0 and b >= 0.0 else 1.0
     if op >= OP_SIN:
-        return math_forward(op, a, b, err)
+        return math_forward_call(op, a, b, err)
     return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
+
+
+cdef inline double math_forward_call(uint8_t op, double a, double b, int* err) noexcept nogil:
+    """math_forward through a local error code: the caller's `err` (a register
+    in the replay loops, where op_forward is inlined) never has its address
+    passed out of line, so the loops keep it out of memory."""
+    cdef int e = ERR_NONE
+    cdef double r = math_forward(op, a, b, &e)
+    if e:
+        err[0] = e
+    return r
 
 
 cdef inline double math_1(double x, double r, bint can_overflow, int* err) noexcept nogil:
@@ -272,7 +283,7 @@ cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
         da[0] = g if b != 0.0 else 0.0
         return TO_LHS
     if op >= OP_SIN:
-        return math_chain(op, a, b, out, g, da, db)
+        return math_chain_call(op, a, b, out, g, da, db)
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
     # OP_STEP, OP_POW_MASK: derivative 0.
     return 0
@@ -378,6 +389,19 @@ cdef int math_chain(uint8_t op, double a, double b, double out, double g,
         return TO_LHS
     # OP_FLOOR, OP_CEIL, OP_TRUNC, OP_SIGN, OP_RINT: derivative 0
     return 0
+
+
+cdef inline int math_chain_call(uint8_t op, double a, double b, double out, double g,
+                                double* da, double* db) noexcept nogil:
+    """math_chain through local results, as math_forward_call (the callers'
+    da and db stay in registers)."""
+    cdef double ma = 0.0, mb = 0.0
+    cdef int to = math_chain(op, a, b, out, g, &ma, &mb)
+    if to & TO_LHS:
+        da[0] = ma
+    if to & TO_RHS:
+        db[0] = mb
+    return to
 
 
 cdef inline void op_backward_step(uint8_t op, node_t i, node_t lhs, node_t rhs) noexcept nogil:
