@@ -12,7 +12,6 @@ list of floats. Eager engines build the graph and run backward on each call; rep
 engines (ours ``Graph``, CasADi's VM, JAX's compiled code) record or compile once.
 """
 import math
-import os
 import random
 
 import engines as E
@@ -347,8 +346,9 @@ def run(bench):
             "derivative):\n\n" + table(["engine", "value", "max rel. diff", ""], agree_rows))
         short = "Greeks" if isinstance(program, Greeks) else "pendulum"
         r = pair_ratio(samples, "torch-scalar", "ours")
-        bench.targets.append((f"{short} eager vs PyTorch 0-dim scalars", f">= {TARGET_VS_TORCH:.0f}x",
-                              fmt_ratio(r), verdict(r, TARGET_VS_TORCH)))
+        bench.targets.append((f"{short} eager vs PyTorch 0-dim scalars",
+                              f">= {TARGET_VS_TORCH:.0f}x", fmt_ratio(r),
+                              verdict(r, TARGET_VS_TORCH)))
         r = pair_ratio(samples, "ours-replay", "casadi")
         bench.targets.append((f"{short} replay / CasADi SX VM", f"<= {TARGET_VS_CASADI}x",
                               fmt_ratio(r), verdict(r, TARGET_VS_CASADI, False)))
