@@ -9,17 +9,17 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it (setuptools' at
 # that this __init__.py is arenagrad's: autograd.engine checks it (autograd._clash)
 _IS_ARENAGRAD = True
 
-from autograd._core import Lanes, grad
+from autograd._core import Lanes, grad, jacobian
 from autograd.engine import CustomValue, Graph, Value, ValueVector
 from autograd.functional import hessian
 from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from autograd.viz import draw_dot, trace
-from autograd._core import jacfwd, jvp  # forward mode (issue 17)
+from autograd._core import jacfwd, jvp  # forward mode
 from autograd.functional import hvp
 
 __all__ = ["Value", "CustomValue", "Graph", "ValueVector", "Lanes", "draw_dot", "trace", "gradcheck",
-           "GradcheckError", "grad", "hessian", "gradgradcheck"]
-__all__ += ["jvp", "jacfwd", "hvp"]     # forward mode (issue 17)
+           "GradcheckError", "grad", "jacobian", "hessian", "gradgradcheck"]
+__all__ += ["jvp", "jacfwd", "hvp"]     # forward mode
 
 
 # HIPS autograd installs the same import name: warn when it is installed too

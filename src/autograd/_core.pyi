@@ -1,5 +1,6 @@
 """Type stub of the compiled core (src/_core.pyx)."""
-from typing import Any, Callable, Iterable, Sequence, SupportsFloat, Union, final, overload
+from typing import (Any, Callable, Iterable, Literal, Sequence, SupportsFloat, Union, final,
+                    overload)
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,12 @@ class ForwardJacobian:
     def __init__(self, outputs: Value | Sequence[Value],
                  inputs: Value | Sequence[Value]) -> None: ...
     def __call__(self) -> npt.NDArray[np.float64]: ...
+@overload
+def jacobian(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], *,
+             allow_unused: bool = ..., as_array: Literal[False] = ...) -> list[list[float]]: ...
+@overload
+def jacobian(outputs: Value | Sequence[Value], inputs: Value | Sequence[Value], *,
+             allow_unused: bool = ..., as_array: Literal[True]) -> npt.NDArray[np.float64]: ...
 
 class Value:
     data: float

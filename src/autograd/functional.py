@@ -1,14 +1,18 @@
-"""Whole-matrix derivatives built on :func:`autograd.grad`, :func:`autograd.jvp` and
-:func:`autograd.jacfwd`, as ``torch.autograd.functional``."""
+"""Whole-matrix derivatives built on :func:`autograd.grad`, :func:`autograd.jacobian`,
+:func:`autograd.jvp` and :func:`autograd.jacfwd`, as ``torch.autograd.functional``."""
 from __future__ import annotations
 
 from autograd._core import ForwardJacobian, Graph, Value, ValueVector, grad, jacfwd, jvp
+from autograd._core import jacobian as _jacobian_of_values
 
 TYPE_CHECKING = False       # typing is not imported at run time (see gradcheck.py)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Union
+    from typing import Any, Callable, Iterable, Literal, Sequence, Union, overload
 
-__all__ = ["hessian", "hvp", "RecordedHessian"]
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["hessian", "hvp", "jacobian", "RecordedHessian"]
 
 METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
 # method='auto': forward over reverse from this many inputs. Measured (time per
@@ -217,3 +221,65 @@ class RecordedHessian:
         matrix = np.zeros((n, n))
         matrix[self._used] = self._jacobian()
         return matrix
+
+
+if TYPE_CHECKING:
+    @overload
+    def jacobian(f: Callable[..., Union[Value, Sequence[Value]]],
+                 inputs: Union[Value, float, Iterable[Union[Value, float]]], *,
+                 as_array: Literal[False] = ...) -> list[list[float]]: ...
+
+    @overload
+    def jacobian(f: Callable[..., Union[Value, Sequence[Value]]],
+                 inputs: Union[Value, float, Iterable[Union[Value, float]]], *,
+                 as_array: Literal[True]) -> npt.NDArray[np.float64]: ...
+
+
+def jacobian(f: Callable[..., Union[Value, Sequence[Value]]],
+             inputs: Union[Value, float, Iterable[Union[Value, float]]], *,
+             as_array: bool = False) -> Union[list[list[float]], npt.NDArray[np.float64]]:
+    """The matrix of first derivatives of ``f(*inputs)``, as
+    ``torch.autograd.functional.jacobian``.
+
+    Calls `f` once and differentiates its outputs with
+    :func:`autograd.jacobian`: one recorded graph, one reverse sweep per
+    output, in C.
+
+    Parameters
+    ----------
+    f : callable
+        Takes the inputs as positional arguments and returns a Value or a
+        sequence of Values.
+    inputs : Value, number or sequence of them
+        Numbers become new leaf Values; Values are used as they are (their
+        ``.grad`` is not touched).
+    as_array : bool, default False
+        Return a float64 numpy array of shape ``(n_outputs, n_inputs)``.
+
+    Returns
+    -------
+    list of list of float, or numpy.ndarray
+        ``J[i][j] = d f(*inputs)[i] / d inputs[j]``, one row per output (one
+        row also when `f` returns a single Value); 0.0 where an output does not
+        depend on an input (as torch's ``strict=False``).
+
+    Raises
+    ------
+    TypeError
+        If `f` returns something other than a Value or a sequence of Values.
+
+    Examples
+    --------
+    >>> jacobian(lambda x, y: [x * y, x + y], [2.0, 3.0])
+    [[3.0, 2.0], [1.0, 1.0]]
+    >>> jacobian(lambda x: x ** 3, 2.0, as_array=True)
+    array([[12.]])
+    """
+    xs = _leaves(inputs)
+    ys = f(*xs)
+    outs = [ys] if isinstance(ys, Value) else ys
+    if not isinstance(outs, (list, tuple)) or not all(isinstance(y, Value) for y in outs):
+        raise TypeError(f"f must return a Value or a sequence of Values, not {type(ys).__name__}")
+    if as_array:
+        return _jacobian_of_values(outs, xs, allow_unused=True, as_array=True)
+    return _jacobian_of_values(outs, xs, allow_unused=True)

@@ -395,3 +395,215 @@ cdef list grad_graph(Graph g, uint8_t* state, node_t* adj, list outs, list ins, 
                 adj[i] = 0
         node_decref(one)
     return results
+
+
+# =============================================================================
+# Jacobians: one reverse sweep per output over one recorded order
+# =============================================================================
+# jacobian() records the outputs' graph once (joined under temporary ADD nodes,
+# as grad() does), then for each output zeroes the order's grads, seeds the
+# output with 1 and runs backward()'s loop (op_backward_step, a custom op's
+# _backward) over the steps of the nodes that output reaches, results before
+# operands; the inputs' grads are the Jacobian's row. A step the output does
+# not reach is skipped, not run with a zero grad: 0 * inf would put a nan in a
+# row whose output never sees that inf. The grads are saved first and
+# restored after, so no .grad changes.
+
+
+def jacobian(outputs, inputs, *, allow_unused=False, as_array=False):
+    """The matrix of first derivatives of several outputs with respect to several inputs.
+
+    ``J[i][j] = d(outputs[i]) / d(inputs[j])``, computed in C: the outputs'
+    graph is recorded once, then swept backward once per output. No ``.grad``
+    is read or changed.
+
+    Parameters
+    ----------
+    outputs : Value or sequence of Value
+        The functions to differentiate (one row each, also for a single Value).
+    inputs : Value or sequence of Value
+        Any Values of the outputs' graph (one column each): leaves or
+        intermediate results, as for :func:`grad`.
+    allow_unused : bool, default False
+        Give a column of 0.0 for an input that no output depends on, instead of
+        raising. An input that only some outputs depend on has 0.0 in the other
+        rows either way.
+    as_array : bool, default False
+        Return a numpy array of shape ``(len(outputs), len(inputs))`` (float64)
+        instead of a list of lists.
+
+    Returns
+    -------
+    list of list of float, or numpy.ndarray
+        One row per output, one column per input.
+
+    Raises
+    ------
+    ValueError
+        `outputs` or `inputs` is empty; an input is in no output's graph
+        (without `allow_unused`).
+    TypeError
+        An entry of `outputs` or `inputs` is not a Value.
+
+    See Also
+    --------
+    grad : one weighted sum of the outputs' gradients (a vector-Jacobian product).
+    autograd.functional.jacobian : the same for a function of numbers, as
+        ``torch.autograd.functional.jacobian``.
+
+    Notes
+    -----
+    Row ``i`` is what ``grad(outputs, inputs, grad_outputs=e_i)`` gives (``e_i``
+    one-hot) bit for bit, where the graph's values are finite: the same
+    order, the same steps, the same sums. It equals ``grad(outputs[i],
+    inputs)`` up to the order in which contributions reaching a node shared by
+    several outputs are added (bit for bit when the outputs share only
+    leaves). A custom op's Python ``_backward`` runs as in ``backward()``.
+    Derivatives compute with IEEE semantics, as ``backward()`` does.
+
+    Examples
+    --------
+    >>> x, y = Value(2.0), Value(3.0)
+    >>> jacobian([x * y, x + y, x * x], [x, y])
+    [[3.0, 2.0], [1.0, 1.0], [4.0, 0.0]]
+    >>> jacobian(x * y, [x, y], as_array=True)
+    array([[3., 2.]])
+    """
+    cdef list outs = values_of(outputs, "outputs")
+    cdef list ins = values_of(inputs, "inputs")
+    cdef Py_ssize_t n_out = len(outs), j
+    cdef node_t root = (<Value>outs[0]).idx, t
+    cdef uint8_t managed = 0
+    cdef Graph g = Graph.__new__(Graph)
+    if n_out > 1:
+        # one root for the sweep: a chain of temporary ADD nodes over the outputs
+        for j in range(n_out):
+            managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
+        ensure_slots(n_out - 1)
+        node_pin(root)
+        for j in range(1, n_out):
+            t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
+            node_decref(root)           # t holds it now
+            root = t
+    try:
+        g.record(root, False)           # pins the nodes if a custom op's code will run
+        rows = jacobian_rows(g, n_out - 1, outs, ins, allow_unused)
+    finally:
+        g.release()
+        if n_out > 1:
+            node_decref(root)
+    if as_array:
+        import numpy as np
+        return np.array(rows, dtype=np.float64).reshape(n_out, len(ins))
+    return rows
+
+
+cdef inline Py_ssize_t position_in(node_t* order, Py_ssize_t n, node_t i) noexcept:
+    """Where node i is in `order`, read from its grad while jacobian_rows keeps
+    positions there; -1 if it is not in the order (its grad is then the user's)."""
+    cdef double p = node_grad[i]
+    cdef Py_ssize_t k
+    if not (p >= 0.0 and p < <double>n):        # also false for nan
+        return -1
+    k = <Py_ssize_t>p
+    return k if order[k] == i else -1
+
+
+cdef list jacobian_rows(Graph g, Py_ssize_t n_join, list outs, list ins, bint allow_unused):
+    """jacobian()'s rows: the graph's grads saved, one reverse pass per output
+    over the steps it reaches, the grads restored."""
+    cdef Py_ssize_t n = g.size, n_out = len(outs), n_in = len(ins)
+    cdef Py_ssize_t k, m = 0, r, j, p, s
+    cdef node_t* order = g.order
+    cdef node_t t
+    cdef Step* st
+    cdef PyObject* h
+    cdef uint8_t op
+    cdef bint has_python = g.has_python
+    # one block: saved grads (n), then node_t arrays: the kept steps' positions
+    # (n), their operands' positions (2 n), the outputs' and inputs' positions
+    cdef size_t size = n * sizeof(double) + (3 * n + n_out + n_in) * sizeof(node_t) + n
+    cdef char* block = <char*>malloc(size if size else 1)
+    if block == NULL:
+        raise_no_memory("a jacobian()'s scratch", n, size // (n if n else 1))
+    cdef double* saved = <double*>block
+    cdef node_t* step_pos = <node_t*>(saved + n)
+    cdef node_t* operand_pos = step_pos + n
+    cdef node_t* out_pos = operand_pos + 2 * n
+    cdef node_t* in_pos = out_pos + n_out
+    cdef uint8_t* reached = <uint8_t*>(in_pos + n_in)
+    cdef dict custom_children_pos = {}       # kept step -> its children's positions
+    cdef list rows = []
+    cdef list row
+    for k in range(n):
+        saved[k] = node_grad[order[k]]
+    try:
+        # positions first, kept in the grads: no array as large as the arena
+        for k in range(n):
+            node_grad[order[k]] = <double>k
+        t = g.root
+        for j in range(n_join):             # the join nodes: no step of the user's graph
+            node_grad[t] = -1.0
+            t = arena[t].lhs
+        for k in range(g.n_steps):
+            st = &g.steps[k]
+            p = position_in(order, n, st.out)
+            if p < 0:
+                continue
+            op = st.op
+            step_pos[m] = <node_t>p
+            operand_pos[2 * m] = <node_t>(
+                position_in(order, n, st.lhs) if st.lhs and op != OP_CUSTOM else -1)
+            operand_pos[2 * m + 1] = <node_t>(
+                position_in(order, n, st.rhs)
+                if st.rhs and op != OP_CUSTOM and op != OP_POW_CONST else -1)
+            if op == OP_CUSTOM:
+                custom_children_pos[m] = [
+                    position_in(order, n, (<Value>c).idx) for c in sweep_children(st.out)
+                    if isinstance(c, Value) and (<Value>c).idx]
+            g.steps[m] = g.steps[k]
+            m += 1
+        for r in range(n_out):
+            out_pos[r] = <node_t>position_in(order, n, (<Value>outs[r]).idx)
+        for j in range(n_in):
+            in_pos[j] = <node_t>position_in(order, n, (<Value>ins[j]).idx)
+            if in_pos[j] < 0 and not allow_unused:
+                raise ValueError(
+                    f"input {j} is not in the graph of the outputs (they do not depend "
+                    "on it); pass allow_unused=True to get a column of 0.0 for it")
+        for r in range(n_out):
+            for k in range(n):
+                node_grad[order[k]] = 0.0
+            memset(reached, 0, n)
+            reached[out_pos[r]] = 1
+            node_grad[(<Value>outs[r]).idx] += 1.0
+            for s in range(m - 1, -1, -1):
+                if not reached[step_pos[s]]:
+                    continue
+                st = &g.steps[s]
+                if operand_pos[2 * s] >= 0:
+                    reached[operand_pos[2 * s]] = 1
+                if operand_pos[2 * s + 1] >= 0:
+                    reached[operand_pos[2 * s + 1]] = 1
+                if has_python:
+                    if st.op == OP_CUSTOM:
+                        for p in <list>custom_children_pos[s]:
+                            if p >= 0:
+                                reached[p] = 1
+                    if arena[st.out].flags & FLAG_HOOK:
+                        h = live_handle(st.out)
+                        hook = python_hook(<Value>h) if h != NULL else None
+                        if hook is not None:
+                            hook()      # may build or free Values: the arena may move
+                            continue
+                op_backward_step(st.op, st.out, st.lhs, st.rhs)
+            row = [0.0] * n_in
+            for j in range(n_in):
+                if in_pos[j] >= 0:
+                    row[j] = node_grad[(<Value>ins[j]).idx]
+            rows.append(row)
+    finally:
+        for k in range(n):
+            node_grad[order[k]] = saved[k]
+        free(block)
+    return rows

@@ -11,7 +11,8 @@ import autograd
 import autograd.math as am
 import autograd.micrograd
 from autograd import (CustomValue, GradcheckError, Graph, Value, ValueVector, draw_dot, grad,
-                      gradcheck, gradgradcheck, hessian, trace)
+                      gradcheck, gradgradcheck, hessian, jacobian, trace)
+from autograd.functional import jacobian as jacobian_of
 from autograd.engine import dot, graph_size
 from autograd.nn import MLP, Layer, Module, Neuron
 
@@ -88,6 +89,12 @@ def main() -> None:
     h: list[list[float]] = hessian(lambda u, v: u * u * v, [1.0, 2.0])
     assert h == [[4.0, 2.0], [2.0, 0.0]]
     assert gradgradcheck(lambda u: u.tanh() * u, [Value(0.3)])
+    jac: list[list[float]] = jacobian([x * x, x + 1], [x])
+    assert jac == [[3.0], [1.0]]
+    assert jacobian(x * x, x, as_array=True).shape == (1, 1)
+    jac_f: list[list[float]] = jacobian_of(lambda u, v: [u * v], [2.0, 3.0])
+    assert jac_f == [[3.0, 2.0]]
+    assert jacobian_of(lambda u: u * u, 2.0, as_array=True).tolist() == [[4.0]]
 
     # autograd.math: Values in, Values out; numbers in, math's numbers out
     t = Value(0.4)
