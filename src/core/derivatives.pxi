@@ -151,6 +151,25 @@ cdef list weights_of(object grad_outputs, Py_ssize_t n, bint single):
     return ws
 
 
+cdef node_t join_outputs(list outs) except 0:
+    """One root for a sweep over several outputs (Values): a chain of temporary
+    ADD nodes over them (ST_JOIN in a pass: no chain rule of the user's graph),
+    marked FLAG_MANAGED if any output is. The caller owns the top node and drops
+    it (node_decref) when the pass is done."""
+    cdef Py_ssize_t j
+    cdef uint8_t managed = 0
+    cdef node_t root = (<Value>outs[0]).idx, t
+    for j in range(len(outs)):
+        managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
+    ensure_slots(len(outs) - 1)
+    node_pin(root)
+    for j in range(1, len(outs)):
+        t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
+        node_decref(root)           # t holds it now
+        root = t
+    return root
+
+
 def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused=False):
     """The gradients of `outputs` with respect to `inputs`, as ``torch.autograd.grad``.
 
@@ -210,7 +229,6 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
     cdef list weights = weights_of(grad_outputs, len(outs), single)
     cdef Py_ssize_t n_out = len(outs), j, k
     cdef node_t root = (<Value>outs[0]).idx, t
-    cdef uint8_t managed = 0
     cdef uint8_t* state = NULL
     cdef node_t* adj = NULL
     cdef void* scratch = NULL
@@ -220,15 +238,7 @@ def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused
     if create_graph:
         refuse_custom_weights(weights)
     if n_out > 1:
-        # one root for the sweep: a chain of temporary ADD nodes over the outputs
-        for j in range(n_out):
-            managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
-        ensure_slots(n_out - 1)
-        node_pin(root)
-        for j in range(1, n_out):
-            t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
-            node_decref(root)           # t holds it now
-            root = t
+        root = join_outputs(outs)
     try:
         g.record(root, False)           # pins the nodes if a custom op's code will run
         scratch = take_grad_scratch(&scratch_cap, &shared)
@@ -471,20 +481,11 @@ def jacobian(outputs, inputs, *, allow_unused=False, as_array=False):
     """
     cdef list outs = values_of(outputs, "outputs")
     cdef list ins = values_of(inputs, "inputs")
-    cdef Py_ssize_t n_out = len(outs), j
-    cdef node_t root = (<Value>outs[0]).idx, t
-    cdef uint8_t managed = 0
+    cdef Py_ssize_t n_out = len(outs)
+    cdef node_t root = (<Value>outs[0]).idx
     cdef Graph g = Graph.__new__(Graph)
     if n_out > 1:
-        # one root for the sweep: a chain of temporary ADD nodes over the outputs
-        for j in range(n_out):
-            managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
-        ensure_slots(n_out - 1)
-        node_pin(root)
-        for j in range(1, n_out):
-            t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
-            node_decref(root)           # t holds it now
-            root = t
+        root = join_outputs(outs)
     try:
         g.record(root, False)           # pins the nodes if a custom op's code will run
         rows = jacobian_rows(g, n_out - 1, outs, ins, allow_unused)

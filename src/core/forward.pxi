@@ -149,23 +149,16 @@ cdef class ForwardJacobian:
 
     cdef int record(self, list outs, list ins, bint keep) except -1:
         cdef Py_ssize_t n_out = len(outs), n_in = len(ins), n, p, j
-        cdef node_t root = (<Value>outs[0]).idx, t, i, joined
-        cdef uint8_t managed = 0, op
+        cdef node_t root = (<Value>outs[0]).idx, i, joined
+        cdef uint8_t op
         cdef int32_t* pos = NULL
         cdef Graph g = Graph.__new__(Graph)
         if self.steps != NULL:
             raise RuntimeError("ForwardJacobian.__init__ was already called")
         if n_out > 1:
-            # one root for the sweep, as grad() joins its outputs: temporary ADD nodes
-            # (kept alive by the graph's pins while it is kept, never swept for tangents)
-            for j in range(n_out):
-                managed |= arena[(<Value>outs[j]).idx].flags & FLAG_MANAGED
-            ensure_slots(n_out - 1)
-            node_pin(root)
-            for j in range(1, n_out):
-                t = node_alloc(OP_ADD, 0.0, root, (<Value>outs[j]).idx, managed)
-                node_decref(root)
-                root = t
+            # one root for the sweep, as grad() joins its outputs (kept alive by the
+            # graph's pins while it is kept, never swept for tangents)
+            root = join_outputs(outs)
         joined = root
         try:
             g.record(root, keep)
