@@ -384,6 +384,9 @@ REQUIREMENTS = {
     "torch": (_importable("torch"),
               "torch is not installed; pip install torch (a CPU build is enough)",
               "ARENAGRAD_REQUIRE_TORCH"),
+    "mpmath": (_importable("mpmath"),
+               "mpmath is not installed (it comes with torch, through sympy); pip install "
+               "mpmath", "ARENAGRAD_REQUIRE_TORCH"),
     "psutil": (_importable("psutil"),
                "psutil is not installed (it measures the process's memory); "
                "pip install psutil, or the `test` extra", "CI"),
