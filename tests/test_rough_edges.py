@@ -87,11 +87,14 @@ def test_the_drawn_neuron_passes_gradients_back():
     assert all(v.grad == w.data for v, w in zip(inputs, neuron.w))
 
 
-@pytest.mark.parametrize("out", ["/proc/no-such-dir/x", "FILE"])
+@pytest.mark.parametrize("out", ["/proc/no-such-dir/x", "FILE", "UNDER_FILE"])
 def test_demo_bad_out_is_a_usage_error(tmp_path, out):
-    if out == "FILE":
-        out = str(tmp_path / "a-file")
+    if out.startswith("/proc") and not os.path.isdir("/proc"):
+        pytest.skip("no /proc here (the issue's example); UNDER_FILE is the same error")
+    if out in ("FILE", "UNDER_FILE"):
         (tmp_path / "a-file").write_text("")
+        out = str(tmp_path / "a-file" / ("x" if out == "UNDER_FILE" else ""))
+        out = out.rstrip("/\\")
     r = run(["-m", "autograd.demo", "--steps", "1", "--out", out], tmp_path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
