@@ -196,11 +196,12 @@ def test_require_refuses_an_unknown_name():
         require("no such requirement")
 
 
-def test_the_switches_of_dot_torch_psutil_and_matplotlib():
+def test_the_switches_of_dot_torch_mpmath_psutil_and_matplotlib():
     """CI=true forces what every CI installs; torch has a switch of its own (.ci/run
     sets it), so the wheels' test runs, which have no torch, skip its tests."""
     assert {name: switch for name, (_, _, switch) in REQUIREMENTS.items()} == \
-        {"dot": "CI", "torch": "ARENAGRAD_REQUIRE_TORCH", "psutil": "CI", "matplotlib": "CI"}
+        {"dot": "CI", "torch": "ARENAGRAD_REQUIRE_TORCH", "mpmath": "ARENAGRAD_REQUIRE_TORCH",
+         "psutil": "CI", "matplotlib": "CI"}
 
 
 def test_dot_requirement_looks_on_path(monkeypatch):
