@@ -159,28 +159,34 @@ _lib = None
 _lib_error = None
 
 
+def compile_shared(source, flags=()):
+    """`source` (C) compiled with -O3 into a shared library and loaded: (lib, None), or
+    (None, the reason) when there is no C compiler or it fails."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None, "no C compiler"
+    d = tempfile.mkdtemp(prefix="agfloor")
+    src, so = os.path.join(d, "floor.c"), os.path.join(d, "floor.so")
+    with open(src, "w") as f:
+        f.write(source)
+    try:
+        subprocess.run([cc, "-O3", "-shared", "-fPIC", *flags, "-o", so, src], check=True,
+                       capture_output=True, timeout=60)
+        return ctypes.CDLL(so), None
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"C compiler failed: {e}"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def load():
     """The compiled floor loops, or None (and the reason in `error()`)."""
     global _lib, _lib_error
     if _lib is not None or _lib_error is not None:
         return _lib
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        _lib_error = "no C compiler"
+    lib, _lib_error = compile_shared(C_SOURCE)
+    if lib is None:
         return None
-    d = tempfile.mkdtemp(prefix="agfloor")
-    src, so = os.path.join(d, "floor.c"), os.path.join(d, "floor.so")
-    with open(src, "w") as f:
-        f.write(C_SOURCE)
-    try:
-        subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", so, src], check=True,
-                       capture_output=True, timeout=60)
-        lib = ctypes.CDLL(so)
-    except (OSError, subprocess.SubprocessError) as e:
-        _lib_error = f"C compiler failed: {e}"
-        return None
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
     lib.forward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
     lib.backward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
                              ctypes.c_int32]

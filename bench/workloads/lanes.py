@@ -24,6 +24,7 @@ import tempfile
 
 import numpy as np
 
+import cfloor
 import engines as E
 from harness import Sampler, alternate, fmt_ns, fmt_ratio, fmt_time, med, pair_ratio, table, \
     verdict
@@ -98,24 +99,8 @@ _floor_error = None
 
 def _load_floor():
     global _floor_lib, _floor_error
-    if _floor_lib is not None or _floor_error is not None:
-        return _floor_lib
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        _floor_error = "no C compiler"
-        return None
-    d = tempfile.mkdtemp(prefix="aglanes")
-    src, so = os.path.join(d, "floor.c"), os.path.join(d, "floor.so")
-    with open(src, "w") as f:
-        f.write(_C_FLOOR)
-    try:
-        subprocess.run([cc, "-O3", "-shared", "-fPIC", "-ffp-contract=off", "-o", so, src],
-                       check=True, capture_output=True, timeout=60)
-        _floor_lib = ctypes.CDLL(so)
-    except (OSError, subprocess.SubprocessError) as e:
-        _floor_error = f"C compiler failed: {e}"
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    if _floor_lib is None and _floor_error is None:
+        _floor_lib, _floor_error = cfloor.compile_shared(_C_FLOOR, ["-ffp-contract=off"])
     return _floor_lib
 
 
