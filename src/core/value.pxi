@@ -317,6 +317,12 @@ def dot(weights, inputs, start):
     return out
 
 
+cdef inline uint8_t int_exponent_flag(object c):
+    """FLAG_INT_EXP for an integer exponent (``_op`` is then '**2', not '**2.0')."""
+    return FLAG_INT_EXP if PyLong_Check(c) or (
+        not PyFloat_Check(c) and isinstance(c, numbers.Integral)) else 0
+
+
 def apply_math(int op, a, b=None):
     """The op `op` (an op code, see ``OP_CODES``) applied to `a` (and `b`), a
     Value and numbers in any mix, raising the errors Python's math module
@@ -334,8 +340,7 @@ def apply_math(int op, a, b=None):
             raise TypeError(f"must be real number, not {type(x).__name__}")
     cdef uint8_t flags = 0
     if op == OP_POW and not isinstance(b, Value):
-        if PyLong_Check(b) or (not PyFloat_Check(b) and isinstance(b, numbers.Integral)):
-            flags = FLAG_INT_EXP
+        flags = int_exponent_flag(b)
         op = OP_POW_CONST
     return apply_op(<uint8_t>op, a, b, flags, True)
 
@@ -675,8 +680,7 @@ A scalar that remembers how it was computed, micrograd's ``Value``.
         if not is_number(other):
             return NotImplemented
         # the exponent is a hidden constant operand: micrograd's _prev is {self}
-        cdef uint8_t flags = FLAG_INT_EXP if PyLong_Check(other) or (
-            not PyFloat_Check(other) and isinstance(other, numbers.Integral)) else 0
+        cdef uint8_t flags = int_exponent_flag(other)
         if is_plain_number(other):
             return binary_op_flags(OP_POW_CONST, self, other, False, flags)
         return apply_op(OP_POW_CONST, self, other, flags)
