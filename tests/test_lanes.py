@@ -5,10 +5,14 @@ eager build), whatever the number of threads; the shared leaves' .grad receive t
 sum over lanes in the documented order."""
 import gc
 import math
+import os
 import random
+import signal
 import threading
+import time
 import _thread
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -373,6 +377,103 @@ def test_keyboard_interrupt_stops_a_long_run():
             lanes.data(v)
         out = lanes.forward([[0.5, 0.25]])      # usable again
         assert len(out) == 2
+
+
+def _mlp_lanes(threads, seed=3):
+    """The demo's per-sample loss in lanes, and B = 300 points (several blocks)."""
+    random.seed(seed)
+    model = MLP(2, [8, 8, 1])
+    x0, x1, label = Value(0.0), Value(0.0), Value(1.0)
+    loss = (1 + -label * model([x0, x1])).relu()
+    X, y = make_moons(300, noise=0.1, seed=seed)
+    values = [X[:, 0].copy(), X[:, 1].copy(), np.asarray(y, dtype=np.float64)]
+    return Lanes(loss, [x0, x1, label], threads=threads), values, model.parameters()
+
+
+def _run_bits(lanes, values, params):
+    for p in params:
+        p.grad = 0.0
+    out = lanes.forward(values, backward=True)
+    return ([bits(v) for v in out], [[bits(v) for v in g] for g in lanes.backward()],
+            [bits(p.grad) for p in params])
+
+
+def test_worker_pool_is_reused():
+    """Threads are started once and kept: many runs add no threads."""
+    psutil = pytest.importorskip("psutil")  # a test requirement: REQUIREMENTS in conftest
+    lanes, values, params = _mlp_lanes(threads=3)
+    first = _run_bits(lanes, values, params)
+    before = psutil.Process().num_threads()
+    for _ in range(30):
+        assert _run_bits(lanes, values, params) == first
+    assert psutil.Process().num_threads() == before
+
+
+def test_concurrent_runs_from_python_threads():
+    """Two Python threads run Lanes at once (each with worker threads): each gets
+    what it gets alone."""
+    runs = [_mlp_lanes(threads=2, seed=s) for s in (4, 5)]
+    alone = [_run_bits(*r) for r in runs]
+    results, errors = [[], []], []
+
+    def work(k):
+        try:
+            for _ in range(15):
+                results[k].append(_run_bits(*runs[k]))
+        except BaseException as e:      # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for k in (0, 1):
+        assert all(r == alone[k] for r in results[k])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_threads_after_fork():
+    """A forked child has none of its parent's pool threads: it starts its own."""
+    lanes, values, params = _mlp_lanes(threads=2)
+    parent = _run_bits(lanes, values, params)
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # fork with threads
+        pid = os.fork()
+    if pid == 0:                        # the child: report, never return into pytest
+        try:
+            ok = _run_bits(lanes, values, params) == parent
+            os.write(write, b"same" if ok else b"differ")
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 120       # a child waiting on its parent's threads hangs
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish its run in 120 s")
+        time.sleep(0.01)
+    with os.fdopen(read, "rb") as f:
+        said = f.read()
+    assert status == 0 and said == b"same", (status, said)
+
+
+def test_small_batches_split_in_blocks_for_threads():
+    """B = 100 of the demo's graph: two blocks of 50 lanes (threads share them);
+    the block depends on B and the graph, never on the threads."""
+    lanes1, values, params = _mlp_lanes(threads=1)
+    lanes3, _, params3 = _mlp_lanes(threads=3)     # the same model: the same seed
+    small = [v[:100] for v in values]
+    a, b = _run_bits(lanes1, small, params), _run_bits(lanes3, small, params3)
+    assert a == b
+    assert lanes1.block == lanes3.block == 50
+    _run_bits(lanes1, [v[:40] for v in values], params)
+    assert lanes1.block == 40
 
 
 def test_default_threads_and_repr():

@@ -22,9 +22,21 @@
 # arena and out of Python objects first (the tape, the shared leaves' values, the
 # inputs), because once the GIL is released other Python threads may run, free
 # nodes and move the arena. Results are written back with the GIL held.
+#
+# The threads are a pool started once and kept (native threads that never take
+# the GIL, waiting on a lock between runs): starting a thread per call cost more
+# than a run of a thousand lanes.
 
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock,
+                               WAIT_LOCK, NOWAIT_LOCK,
+                               PyLockStatus, PY_LOCK_ACQUIRED)
+
+cdef extern from "pythread.h":
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
+                                             int intr_flag) nogil
 
 cdef extern from *:
     """
@@ -54,13 +66,67 @@ cdef extern from *:
     int lanes_read_flag(const int* p) noexcept nogil
     void lanes_set_flag(int* p, int v) noexcept nogil
 
+cdef extern from *:
+    """
+    /* the process that started a pool's threads: a fork's child has none of them */
+    #ifdef _WIN32
+    #include <process.h>
+    static long lanes_process_id(void) { return (long)_getpid(); }
+    #else
+    #include <unistd.h>
+    static long lanes_process_id(void) { return (long)getpid(); }
+    #endif
+    """
+    long lanes_process_id() noexcept nogil
 
-# How many doubles a block's data scratch aims at (its grads as many again):
-# 2**17 doubles = 1 MiB each: a block stays in a core's L2 (or a near L3), and a batch
-# of 100 samples of micrograd's demo (987 nodes) is one block.
+cdef extern from *:
+    """
+    /* a native thread running f(arg); 0 if the system gives none */
+    static int lanes_start_thread(void (*f)(void *), void *arg) {
+        return PyThread_start_new_thread(f, arg) != PYTHREAD_INVALID_THREAD_ID;
+    }
+    """
+    int lanes_start_thread(void (*f)(void*) noexcept nogil, void* arg) noexcept
+
+cdef extern from *:
+    """
+    /* a spinning thread's pause: lets the other hyperthread run, saves power */
+    #if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    #include <intrin.h>
+    static void lanes_pause(void) { _mm_pause(); }
+    #elif defined(_MSC_VER) && defined(_M_ARM64)
+    #include <intrin.h>
+    static void lanes_pause(void) { __yield(); }
+    #elif defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    static void lanes_pause(void) { __builtin_ia32_pause(); }
+    #elif defined(__GNUC__) && defined(__aarch64__)
+    static void lanes_pause(void) { __asm__ __volatile__("yield"); }
+    #else
+    static void lanes_pause(void) { }
+    #endif
+    """
+    void lanes_pause() noexcept nogil
+
+
+# How many doubles a block's data scratch may take (its grads as many again):
+# 2**17 doubles = 1 MiB each: a block stays in a core's L2 (or a near L3); for
+# micrograd's demo (987 nodes per sample) a block is at most 128 lanes.
 LANES_BLOCK_DOUBLES = 131072
 cdef enum:
     LANES_MAX_BLOCK = 1024     # the backward loop's local buffers hold a block
+    LANES_SPLIT_BLOCKS = 8     # a small batch is still cut into up to 8 blocks (threads' work) ...
+    LANES_SPLIT_LANES = 48     # ... of at least 48 lanes each (shorter loops cost more a lane)
+
+
+cdef inline Py_ssize_t lanes_block_size(Py_ssize_t cap, Py_ssize_t n_lanes) noexcept nogil:
+    """Lanes per block for B = n_lanes: blocks of at most `cap` lanes, as even as
+    possible, and up to LANES_SPLIT_BLOCKS of them when B is small, so that threads
+    share a small batch too. A function of the graph (cap) and B only, never of the
+    threads: the blocks fix the order of the shared grads' sums."""
+    cdef Py_ssize_t n_blocks = (n_lanes + cap - 1) // cap
+    n_blocks = max(n_blocks, min(<Py_ssize_t>LANES_SPLIT_BLOCKS,
+                                 n_lanes // LANES_SPLIT_LANES), 1)
+    return (n_lanes + n_blocks - 1) // n_blocks
 
 
 cdef struct LaneRun:
@@ -69,6 +135,7 @@ cdef struct LaneRun:
     Py_ssize_t n_steps
     Py_ssize_t n_rows
     Py_ssize_t block            # lanes per block
+    Py_ssize_t stride           # doubles per row of a block's scratch (block, rounded up to 8)
     Py_ssize_t n_blocks
     Py_ssize_t n_lanes          # B
     Py_ssize_t root
@@ -269,7 +336,7 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     """Forward (and backward) of block `blk` in the job's scratch; a lane's
     forward error is recorded in the job if it is earlier (by step) than the
     job's current one."""
-    cdef Py_ssize_t L = r.block, k0 = blk * L, n = min(L, r.n_lanes - blk * L)
+    cdef Py_ssize_t L = r.stride, k0 = blk * r.block, n = min(r.block, r.n_lanes - k0)
     cdef Py_ssize_t i, j, s, limit = job.fail_step
     cdef double* d = job.scratch
     cdef double* g = job.scratch + r.n_rows * L
@@ -281,7 +348,7 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
         for i in range(r.n_shared):
             row = d + r.shared_rows[i] * L
             v = r.shared_vals[i]
-            for j in range(L):
+            for j in range(r.block):
                 row[j] = v
     for i in range(r.n_inputs):
         memcpy(d + r.input_rows[i] * L, r.input_vals[i] + k0, n * sizeof(double))
@@ -326,6 +393,145 @@ cdef void lanes_run_job(LaneRun* r, LaneJob* job) noexcept nogil:
         lanes_run_block(r, job, blk)
 
 
+# -----------------------------------------------------------------------------
+# The worker pool
+# -----------------------------------------------------------------------------
+# A pool is a few native threads, each waiting on its `go` lock; a run hands each
+# worker a job (its share of the blocks) by releasing `go`, does its own share,
+# then takes each worker's `done` lock back. Pools are kept for the next run; two
+# runs at once (two Python threads) take two pools. The threads never take the
+# GIL and never call into Python.
+
+cdef struct LaneWorker:
+    PyThread_type_lock go       # held while the worker is idle; released to hand it a job
+    PyThread_type_lock done     # held while it works; released when the job is done
+    LaneRun* run
+    LaneJob* job
+
+
+cdef struct LanePool:
+    LaneWorker** workers
+    Py_ssize_t n_workers
+    long process                # lanes_process_id() of the process whose threads these are
+
+
+cdef enum:
+    # How long a thread polls a lock before it sleeps on it (about a millisecond).
+    # A sleeping thread is woken by the system late (tens of microseconds in a VM),
+    # and often on the waker's own core; one that polls is running on its own core
+    # when the next job comes, as in a training loop's next step. (OpenMP runtimes
+    # spin the same way, and longer.)
+    LANES_SPIN = 20000
+
+
+cdef inline bint lanes_poll_lock(PyThread_type_lock lock) noexcept nogil:
+    """Take the lock if it is released within LANES_SPIN polls."""
+    cdef int k
+    for k in range(LANES_SPIN):
+        if PyThread_acquire_lock(lock, NOWAIT_LOCK):
+            return True
+        lanes_pause()
+    return False
+
+
+cdef void lanes_worker_main(void* arg) noexcept nogil:
+    """A pool thread's life: wait for a job, run it, say so."""
+    cdef LaneWorker* w = <LaneWorker*>arg
+    while True:
+        if not lanes_poll_lock(w.go):
+            PyThread_acquire_lock(w.go, WAIT_LOCK)
+        lanes_run_job(w.run, w.job)
+        PyThread_release_lock(w.done)
+
+
+cdef LaneWorker* lanes_start_worker() noexcept:
+    """A new idle worker and its thread; NULL if the system gives no thread."""
+    cdef LaneWorker* w = <LaneWorker*>calloc(1, sizeof(LaneWorker))
+    if w == NULL:
+        return NULL
+    w.go = PyThread_allocate_lock()
+    w.done = PyThread_allocate_lock()
+    if (w.go != NULL and w.done != NULL
+            and PyThread_acquire_lock(w.go, NOWAIT_LOCK)
+            and PyThread_acquire_lock(w.done, NOWAIT_LOCK)
+            and lanes_start_thread(lanes_worker_main, w)):
+        return w
+    if w.go != NULL:
+        PyThread_free_lock(w.go)
+    if w.done != NULL:
+        PyThread_free_lock(w.done)
+    free(w)
+    return NULL
+
+
+cdef LanePool** idle_pools = NULL        # pools no run holds now (the GIL guards them)
+cdef Py_ssize_t n_idle_pools = 0
+cdef Py_ssize_t idle_pools_cap = 0
+
+
+cdef LanePool* lanes_take_pool(Py_ssize_t workers) except NULL:
+    """A pool of this process with as many workers as the system gives, up to
+    `workers` (fewer only change the speed). Give it back with lanes_give_pool."""
+    global idle_pools, n_idle_pools
+    cdef LanePool* pool = NULL
+    cdef LaneWorker** grown
+    cdef LaneWorker* w
+    cdef long process = lanes_process_id()
+    while n_idle_pools and pool == NULL:
+        n_idle_pools -= 1
+        if idle_pools[n_idle_pools].process == process:
+            pool = idle_pools[n_idle_pools]
+        # else: made before a fork; its threads are not in this process (left as it is)
+    if pool == NULL:
+        pool = <LanePool*>calloc(1, sizeof(LanePool))
+        if pool == NULL:
+            raise MemoryError("Lanes: cannot allocate a thread pool")
+        pool.process = process
+    if pool.n_workers < workers:
+        grown = <LaneWorker**>realloc(pool.workers, workers * sizeof(LaneWorker*))
+        if grown != NULL:
+            pool.workers = grown
+            while pool.n_workers < workers:
+                w = lanes_start_worker()
+                if w == NULL:
+                    break
+                pool.workers[pool.n_workers] = w
+                pool.n_workers += 1
+    return pool
+
+
+cdef int lanes_give_pool(LanePool* pool) except -1:
+    """Keep an idle pool for the next run."""
+    global idle_pools, n_idle_pools, idle_pools_cap
+    cdef LanePool** grown
+    if n_idle_pools == idle_pools_cap:
+        grown = <LanePool**>realloc(idle_pools, (2 * idle_pools_cap + 4) * sizeof(LanePool*))
+        if grown == NULL:
+            raise MemoryError("Lanes: cannot keep a thread pool")   # its threads stay idle
+        idle_pools = grown
+        idle_pools_cap = 2 * idle_pools_cap + 4
+    idle_pools[n_idle_pools] = pool
+    n_idle_pools += 1
+    return 0
+
+
+cdef bint lanes_wait_worker(LaneWorker* w, bint interruptible) except -1:
+    """Wait until the worker's job is done (the GIL released meanwhile). If
+    `interruptible`, signals are checked every 20 ms: their handler's exception
+    (KeyboardInterrupt) is raised, the job still running."""
+    cdef PyLockStatus status
+    with nogil:
+        if lanes_poll_lock(w.done):
+            return True
+    while True:
+        with nogil:
+            status = PyThread_acquire_lock_timed(w.done, 20000 if interruptible else -1, 0)
+        if status == PY_LOCK_ACQUIRED:
+            return True
+        if interruptible:
+            PyErr_CheckSignals()
+
+
 def default_threads():
     """The cores this process may run on (``os.sched_getaffinity``), else ``os.cpu_count()``."""
     import os
@@ -351,14 +557,18 @@ cdef class Lanes:
     Each lane is a replay of the scalar graph with its own values of the
     per-lane leaves (`inputs`); every other leaf (a parameter, a constant)
     keeps its one current value, shared by all lanes. The lanes run in C,
-    over blocks of lanes, on `threads` threads with the GIL released.
+    over blocks of lanes, on `threads` threads with the GIL released (a pool
+    of threads started at the first run and kept for the next ones).
 
     Every lane is bit for bit what ``Graph.forward()`` and ``Graph.backward()``
     give for that lane's inputs alone (a NaN is a NaN: its sign bit may differ,
     as it may between any two compiled loops). The one reordering is the sum over lanes
     of a shared leaf's gradient, taken in a fixed order that does not depend on
     the number of threads: lanes are cut into blocks of ``block`` consecutive
-    lanes (a number set by the graph's size); in a block, four partial sums
+    lanes (the last block may be shorter; ``block`` is set by the graph's size
+    and the number of lanes B, never by the threads: blocks of at most about
+    2**17 / nodes lanes, as even as possible, and up to 8 blocks of at least 48
+    lanes when B is small); in a block, four partial sums
     ``p[r]`` add the lanes ``j = r (mod 4)`` in lane order, each from 0.0, and
     the block's sum is ``(p[0] + p[1]) + (p[2] + p[3])``; the block sums are
     added in block order, and the total is added to the leaf's ``.grad``, as
@@ -401,7 +611,7 @@ cdef class Lanes:
 
     cdef Graph graph
     cdef Step* steps
-    cdef Py_ssize_t n_steps, n_rows, block_lanes, root
+    cdef Py_ssize_t n_steps, n_rows, block_cap, root
     cdef Py_ssize_t* shared_rows
     cdef node_t* shared_nodes
     cdef Py_ssize_t n_shared, n_shared_grads
@@ -409,7 +619,7 @@ cdef class Lanes:
     cdef Py_ssize_t* output_rows
     cdef Py_ssize_t n_inputs, n_outputs
     cdef double* shared_vals
-    cdef double* scratch            # threads x 2 x n_rows x block
+    cdef double* scratch            # threads x 2 x n_rows x block_cap
     cdef Py_ssize_t scratch_jobs
     cdef double* partials
     cdef Py_ssize_t partials_cap
@@ -554,8 +764,8 @@ cdef class Lanes:
                 self.shared_nodes[m + k] = <node_t>hidden[k]
         finally:
             free(pos)
-        self.block_lanes = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
-        self.block_lanes -= self.block_lanes % 8
+        self.block_cap = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
+        self.block_cap -= self.block_cap % 8
         return 0
 
     @property
@@ -575,8 +785,10 @@ cdef class Lanes:
 
     @property
     def block(self):
-        """Lanes per block: the unit of work of a thread and of the shared-grad sums."""
-        return self.block_lanes
+        """Lanes per block in the last forward (before any: the most a block takes):
+        the unit of work of a thread and of the shared-grad sums. Set by the
+        graph's size and the number of lanes, never by the threads."""
+        return lanes_block_size(self.block_cap, self.n_lanes) if self.n_lanes else self.block_cap
 
     @property
     def lanes(self):
@@ -632,16 +844,21 @@ cdef class Lanes:
             raise ValueError("a Lanes without inputs has no lanes to run")
         if n_lanes == 0:
             raise ValueError("values have 0 lanes: give at least one value per input")
-        self.reserve(n_lanes, max(1, min(self.n_threads, (n_lanes + self.block_lanes - 1)
-                                         // self.block_lanes)))
+        self.reserve(n_lanes, self.jobs_for(n_lanes))
         # copies: the C loops read them without the GIL, when other code could change them
         return [np.array(arr, dtype=np.float64, order="C", copy=True) for arr in arrays], n_lanes
+
+    cdef Py_ssize_t jobs_for(self, Py_ssize_t n_lanes):
+        """How many threads a run of n_lanes lanes uses: at most one per block."""
+        cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
+        return max(1, min(<Py_ssize_t>self.n_threads, (n_lanes + block - 1) // block))
 
     cdef int reserve(self, Py_ssize_t n_lanes, Py_ssize_t jobs) except -1:
         """Scratch for `jobs` threads and the block sums for `n_lanes` lanes; the
         size is checked before anything is allocated."""
-        cdef Py_ssize_t n_blocks = (n_lanes + self.block_lanes - 1) // self.block_lanes
-        cdef double per_job = 2.0 * self.n_rows * self.block_lanes * sizeof(double)
+        cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
+        cdef Py_ssize_t n_blocks = (n_lanes + block - 1) // block
+        cdef double per_job = 2.0 * self.n_rows * self.block_cap * sizeof(double)
         cdef double wanted = (jobs * per_job + n_blocks * self.n_shared_grads * 8.0
                               + n_lanes * (2.0 * self.n_inputs + self.n_outputs) * 8.0)
         cdef double* buf
@@ -759,11 +976,13 @@ cdef class Lanes:
 
     cdef object run(self, list arrays, Py_ssize_t n_lanes, bint backward, bint is_forward):
         import numpy as np
-        import threading
-        cdef Py_ssize_t k, b, n_blocks = (n_lanes + self.block_lanes - 1) // self.block_lanes
-        cdef Py_ssize_t jobs = max(1, min(self.n_threads, n_blocks))
+        cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
+        cdef Py_ssize_t k, b, n_blocks = (n_lanes + block - 1) // block
+        cdef Py_ssize_t jobs = self.jobs_for(n_lanes), started = 0, waited = 0
         cdef LaneRun r
         cdef LaneJob* job
+        cdef LanePool* pool = NULL
+        cdef LaneWorker* w
         cdef double total
         cdef node_t i
         if self.busy:
@@ -793,7 +1012,8 @@ cdef class Lanes:
         r.steps = self.steps
         r.n_steps = self.n_steps
         r.n_rows = self.n_rows
-        r.block = self.block_lanes
+        r.block = block
+        r.stride = (block + 7) // 8 * 8
         r.n_blocks = n_blocks
         r.n_lanes = n_lanes
         r.root = self.root
@@ -811,38 +1031,45 @@ cdef class Lanes:
         r.partials = self.partials
         r.backward = backward
         r.stop = 0
-        for k in range(jobs):
-            job_arr[k].b0 = n_blocks * k // jobs
-            job_arr[k].b1 = n_blocks * (k + 1) // jobs
-            job_arr[k].scratch = self.scratch + k * 2 * self.n_rows * self.block_lanes
-            job_arr[k].fail_step = self.n_steps
-            job_arr[k].fail_lane = 0
-            job_arr[k].fail_err = ERR_NONE
         if is_forward:
             self.ready = False
         self.busy = True
-        workers = []
         try:
-            for k in range(1, jobs):
-                t = threading.Thread(target=lanes_worker, args=(self, <size_t>&r,
-                                                                <size_t>&job_arr[k]),
-                                     daemon=True)
-                t.start()
-                workers.append(t)
-            job = &job_arr[0]
+            if jobs > 1:
+                pool = lanes_take_pool(jobs - 1)
+                jobs = min(jobs, pool.n_workers + 1)    # the system may give fewer threads
+            for k in range(jobs):
+                job_arr[k].b0 = n_blocks * k // jobs
+                job_arr[k].b1 = n_blocks * (k + 1) // jobs
+                job_arr[k].scratch = self.scratch + k * 2 * self.n_rows * self.block_cap
+                job_arr[k].fail_step = self.n_steps
+                job_arr[k].fail_lane = 0
+                job_arr[k].fail_err = ERR_NONE
             try:
+                for k in range(1, jobs):
+                    w = pool.workers[k - 1]
+                    w.run = &r
+                    w.job = &job_arr[k]
+                    PyThread_release_lock(w.go)
+                    started += 1
+                job = &job_arr[0]
                 for b in range(job.b0, job.b1):     # this thread's share, signals checked
                     with nogil:
                         lanes_run_block(&r, job, b)
                     PyErr_CheckSignals()
-                for t in workers:
-                    t.join()
+                while waited < started:
+                    lanes_wait_worker(pool.workers[waited], True)
+                    waited += 1
             except BaseException:
+                # the workers stop between blocks; r and the jobs live until they have
                 lanes_set_flag(&r.stop, 1)
-                for t in workers:
-                    while t.is_alive():
-                        t.join(0.05)
+                while waited < started:
+                    lanes_wait_worker(pool.workers[waited], False)
+                    waited += 1
                 raise
+            finally:
+                if pool != NULL:
+                    lanes_give_pool(pool)
         finally:
             self.busy = False
         # the earliest failing step, then the first lane there
@@ -868,12 +1095,6 @@ cdef class Lanes:
                 node_grad[self.shared_nodes[k]] += total
             self.input_grads = tuple(grad_arrays)
         return out_arrays[0].copy() if is_forward else None
-
-
-def lanes_worker(Lanes lanes, size_t run, size_t job):
-    """A worker thread's body: its blocks, without the GIL (`lanes` keeps the buffers alive)."""
-    with nogil:
-        lanes_run_job(<LaneRun*>run, <LaneJob*>job)
 
 
 cdef int check_memory(double wanted, Py_ssize_t n_lanes) except -1:
