@@ -27,6 +27,8 @@
 # the GIL, waiting on a lock between runs): starting a thread per call cost more
 # than a run of a thousand lanes.
 
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
@@ -623,8 +625,8 @@ cdef class Lanes:
     cdef Py_ssize_t scratch_jobs
     cdef double* partials
     cdef Py_ssize_t partials_cap
-    cdef list input_values          # the last forward's per-lane inputs (float64 copies)
-    cdef list output_values         # the last forward's outputs' lanes
+    cdef object input_values        # the last forward's per-lane inputs (float64 copies, a row each)
+    cdef object output_values       # the last forward's outputs' lanes (a row each)
     cdef tuple input_grads
     cdef tuple inputs, outputs
     cdef Py_ssize_t n_lanes
@@ -845,8 +847,12 @@ cdef class Lanes:
         if n_lanes == 0:
             raise ValueError("values have 0 lanes: give at least one value per input")
         self.reserve(n_lanes, self.jobs_for(n_lanes))
-        # copies: the C loops read them without the GIL, when other code could change them
-        return [np.array(arr, dtype=np.float64, order="C", copy=True) for arr in arrays], n_lanes
+        # copies, one row each: the C loops read them without the GIL, when other
+        # code could change the caller's arrays
+        copies = np.empty((self.n_inputs, n_lanes), dtype=np.float64)
+        for k in range(self.n_inputs):
+            copies[k] = arrays[k]
+        return copies, n_lanes
 
     cdef Py_ssize_t jobs_for(self, Py_ssize_t n_lanes):
         """How many threads a run of n_lanes lanes uses: at most one per block."""
@@ -974,8 +980,40 @@ cdef class Lanes:
                 return self.input_grads[k].copy()
         raise ValueError(f"{v!r} is not an input of these Lanes")
 
-    cdef object run(self, list arrays, Py_ssize_t n_lanes, bint backward, bint is_forward):
+    cdef object run(self, object arrays, Py_ssize_t n_lanes, bint backward, bint is_forward):
+        """Run the lanes of `arrays` (inputs x B, this class's float64 copy)."""
         import numpy as np
+        cdef Py_ssize_t k
+        if self.busy:
+            raise RuntimeError("these Lanes are running in another thread")
+        self.reserve(n_lanes, self.jobs_for(n_lanes))
+        # the outputs' lanes, then (backward) the inputs' grads: a row each
+        results = np.empty((self.n_outputs + (self.n_inputs if backward else 0), n_lanes),
+                           dtype=np.float64)
+        pointer_buf = bytearray((2 * self.n_inputs + self.n_outputs + 1) * sizeof(double*))
+        cdef double** ptrs = <double**><char*>pointer_buf
+        # both are this class's own C-contiguous float64 arrays, kept alive by the locals
+        # (the buffer protocol, not typed memoryviews: those cost microseconds a call)
+        cdef Py_buffer in_buf, out_buf
+        PyObject_GetBuffer(arrays, &in_buf, PyBUF_C_CONTIGUOUS)
+        try:
+            PyObject_GetBuffer(results, &out_buf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        except BaseException:
+            PyBuffer_Release(&in_buf)
+            raise
+        for k in range(self.n_inputs):
+            ptrs[k] = <double*>in_buf.buf + k * n_lanes
+        for k in range(results.shape[0]):       # the outputs, then the inputs' grads
+            ptrs[self.n_inputs + k] = <double*>out_buf.buf + k * n_lanes
+        try:
+            return self.run_buffers(ptrs, arrays, results, n_lanes, backward, is_forward)
+        finally:
+            PyBuffer_Release(&out_buf)
+            PyBuffer_Release(&in_buf)
+
+    cdef object run_buffers(self, double** ptrs, object arrays, object results,
+                            Py_ssize_t n_lanes, bint backward, bint is_forward):
+        """run(), with the arrays' rows as pointers: inputs, outputs, then grads."""
         cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
         cdef Py_ssize_t k, b, n_blocks = (n_lanes + block - 1) // block
         cdef Py_ssize_t jobs = self.jobs_for(n_lanes), started = 0, waited = 0
@@ -984,27 +1022,8 @@ cdef class Lanes:
         cdef LanePool* pool = NULL
         cdef LaneWorker* w
         cdef double total
-        cdef node_t i
-        if self.busy:
-            raise RuntimeError("these Lanes are running in another thread")
-        self.reserve(n_lanes, jobs)
         job_buf = bytearray(jobs * sizeof(LaneJob))
         cdef LaneJob* job_arr = <LaneJob*><char*>job_buf
-        out_arrays = [np.empty(n_lanes, dtype=np.float64) for k in range(self.n_outputs)]
-        grad_arrays = ([np.empty(n_lanes, dtype=np.float64) for k in range(self.n_inputs)]
-                       if backward else [])
-        pointer_buf = bytearray((2 * self.n_inputs + self.n_outputs + 1) * sizeof(double*))
-        cdef double** ptrs = <double**><char*>pointer_buf
-        cdef double[::1] view
-        for k in range(self.n_inputs):
-            view = arrays[k]
-            ptrs[k] = &view[0]
-        for k in range(self.n_outputs):
-            view = out_arrays[k]
-            ptrs[self.n_inputs + k] = &view[0]
-        for k in range(len(grad_arrays)):
-            view = grad_arrays[k]
-            ptrs[self.n_inputs + self.n_outputs + k] = &view[0]
         # shared values: read from the arena now, with the GIL
         if is_forward:
             for k in range(self.n_shared):
@@ -1083,7 +1102,7 @@ cdef class Lanes:
                               n_lanes)
         if is_forward:
             self.input_values = arrays
-            self.output_values = out_arrays
+            self.output_values = results[:self.n_outputs]
             self.n_lanes = n_lanes
             self.input_grads = None
             self.ready = True
@@ -1093,8 +1112,8 @@ cdef class Lanes:
                 for b in range(1, n_blocks):
                     total += self.partials[k * n_blocks + b]
                 node_grad[self.shared_nodes[k]] += total
-            self.input_grads = tuple(grad_arrays)
-        return out_arrays[0].copy() if is_forward else None
+            self.input_grads = tuple(results[self.n_outputs:])
+        return results[0].copy() if is_forward else None
 
 
 cdef int check_memory(double wanted, Py_ssize_t n_lanes) except -1:
