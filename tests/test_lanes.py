@@ -379,6 +379,39 @@ def test_keyboard_interrupt_stops_a_long_run():
         assert len(out) == 2
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_products_feeding_sums(threads):
+    """A product whose only use is the next sum runs with it as one step in lanes:
+    both operand orders, operands shared with the sum (acc * x + acc, x * x + acc),
+    signed zeros and non-finite lanes, a product that is also an output (not fused):
+    every lane is the scalar replay's, bit for bit."""
+    x, y, w = Value(0.5), Value(-2.0), Value(3.0)
+    acc = x + y
+    acc = acc + w * x                   # the sum's second operand is the product
+    acc = acc * 0.25 + ((y * w) + acc)  # its first (acc already in the order: adjacent)
+    acc = acc + acc * x                 # the product reads the sum's other operand
+    acc = acc + x * x                   # a square
+    kept = w * y
+    acc = kept + acc                    # a product that is an output: a step of its own
+    acc = acc * acc + (-w) * y
+    root = acc.relu() + acc * 0.5
+    inputs, outputs = [x, y], [kept]
+    columns = [[0.5, -0.0, 0.0, 1e300, -1e-310, math.inf, math.nan, 2.5, -7.0],
+               [-2.0, 0.0, -0.0, 1e300, 3.0, 1.0, 1.0, -0.0, 0.25]]
+    g = Graph(root)
+    shared = [w]
+    lanes = Lanes(root, inputs, outputs=outputs, threads=threads)
+    assert {where for _, where in lanes._fused()} == {1, 2}
+    w.grad = 0.0
+    out = lanes.forward([np.array(c) for c in columns], backward=True)
+    ref = scalar_lanes(g, root, inputs, shared, outputs, columns)
+    assert_bits(out, ref["root"], "root")
+    assert_bits(lanes.data(kept), ref["out"][0], "output")
+    for k, v in enumerate(inputs):
+        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+    assert bits(w.grad) == bits(doc_sum(ref["shared"][0], lanes.block))
+
+
 def _mlp_lanes(threads, seed=3):
     """The demo's per-sample loss in lanes, and B = 300 points (several blocks)."""
     random.seed(seed)

@@ -63,6 +63,10 @@ cdef extern from *:
     static void __pyx_f_8autograd_5_core_lanes_backward_rows(uint8_t, double const *,
         double const *, double const *, double const *, double *, double *, Py_ssize_t)
         LANES_LOOP;
+    static void __pyx_f_8autograd_5_core_lanes_product_sum_forward(double *, double const *,
+        double const *, double const *, Py_ssize_t, int) LANES_LOOP;
+    static void __pyx_f_8autograd_5_core_lanes_product_sum_backward(double const *, double *,
+        double const *, double const *, double *, double *, Py_ssize_t, int) LANES_LOOP;
     #endif
     """
     int lanes_read_flag(const int* p) noexcept nogil
@@ -134,6 +138,8 @@ cdef inline Py_ssize_t lanes_block_size(Py_ssize_t cap, Py_ssize_t n_lanes) noex
 cdef struct LaneRun:
     # the tape (positions in the recorded order) and its shape
     Step* steps
+    const uint8_t* fused        # per step: PRODUCT_FIRST/SECOND if it is a product run with
+                                # the sum of the next step (that step is then skipped)
     Py_ssize_t n_steps
     Py_ssize_t n_rows
     Py_ssize_t block            # lanes per block
@@ -313,6 +319,53 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
                 gb[j] += db[j]
 
 
+# A product feeding only the sum after it (u = acc + w * x, as every neuron of an MLP
+# sums its inputs) runs as one step: the two ops of the table in one loop, the
+# product kept in a register instead of a row written and read back, forward and
+# backward. Per lane the same operations in the same order as the two steps.
+
+cdef enum:
+    PRODUCT_FIRST = 1           # the sum's first operand is the product (w * x + acc)
+    PRODUCT_SECOND = 2          # its second (acc + w * x)
+
+
+cdef inline void lanes_product_sum_forward(double* u, const double* acc, const double* w,
+                                           const double* x, Py_ssize_t n,
+                                           int where) noexcept nogil:
+    """u[j] = acc[j] + w[j] * x[j] (or w[j] * x[j] + acc[j]): op_forward's MUL, then ADD."""
+    cdef Py_ssize_t j
+    cdef int e = ERR_NONE
+    if where == PRODUCT_SECOND:
+        for j in range(n):
+            u[j] = op_forward(OP_ADD, acc[j], op_forward(OP_MUL, w[j], x[j], &e), &e)
+    else:
+        for j in range(n):
+            u[j] = op_forward(OP_ADD, op_forward(OP_MUL, w[j], x[j], &e), acc[j], &e)
+
+
+cdef inline void lanes_product_sum_backward(const double* gu, double* gacc, const double* w,
+                                            const double* x, double* gw, double* gx,
+                                            Py_ssize_t n, int where) noexcept nogil:
+    """The sum's chain rule, then the product's, as the two steps add them (the
+    product's grad starts from 0.0, as its row would: 0.0 + g, not g). The
+    product's grads wait in a local buffer (it aliases nothing: the loops vectorize)."""
+    cdef double gp[LANES_MAX_BLOCK]
+    cdef double da, db
+    cdef Py_ssize_t j
+    if where == PRODUCT_SECOND:
+        for j in range(n):
+            op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)   # reads no data
+            gacc[j] += da
+            gp[j] = 0.0 + db
+    else:
+        for j in range(n):
+            op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
+            gp[j] = 0.0 + da
+            gacc[j] += db
+    for j in range(n):
+        lanes_chain_direct(OP_MUL, gp, gp, w, x, gw, gx, j)
+
+
 cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nogil:
     """A block's sum of a shared leaf's grads, in the documented order: four
     partial sums p[r] of the lanes j = r (mod 4), each from 0.0 in lane order,
@@ -345,6 +398,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     cdef double* row
     cdef double v, total
     cdef Step* st
+    cdef Step* nx
+    cdef Step* pr
     cdef int e, e1
     if blk == job.b0:                   # no step writes a leaf's row: once per job
         for i in range(r.n_shared):
@@ -354,15 +409,24 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
                 row[j] = v
     for i in range(r.n_inputs):
         memcpy(d + r.input_rows[i] * L, r.input_vals[i] + k0, n * sizeof(double))
-    for s in range(limit):
+    s = 0
+    while s < limit:
         st = &r.steps[s]
+        if r.fused[s]:                  # this product and the sum after it (never raise)
+            nx = &r.steps[s + 1]
+            lanes_product_sum_forward(d + nx.out * L,
+                                      d + (nx.rhs if r.fused[s] == PRODUCT_FIRST else nx.lhs) * L,
+                                      d + st.lhs * L, d + st.rhs * L, n, r.fused[s])
+            s += 2
+            continue
         e = lanes_forward_rows(st.op, d + st.out * L, d + st.lhs * L, d + st.rhs * L, n)
+        s += 1
         if e and not st.ieee:
             for j in range(n):          # which lane: the first one that raises here
                 e1 = ERR_NONE
                 op_forward(st.op, d[st.lhs * L + j], d[st.rhs * L + j], &e1)
                 if e1:
-                    job.fail_step = s
+                    job.fail_step = s - 1
                     job.fail_lane = k0 + j
                     job.fail_err = e1
                     return
@@ -376,10 +440,21 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     row = g + r.root * L
     for j in range(n):
         row[j] = 1.0
-    for s in range(r.n_steps - 1, -1, -1):
+    s = r.n_steps - 1
+    while s >= 0:
         st = &r.steps[s]
+        if s > 0 and r.fused[s - 1]:    # the sum of a fused pair: both steps' rules
+            pr = &r.steps[s - 1]
+            lanes_product_sum_backward(
+                g + st.out * L,
+                g + (st.rhs if r.fused[s - 1] == PRODUCT_FIRST else st.lhs) * L,
+                d + pr.lhs * L, d + pr.rhs * L, g + pr.lhs * L, g + pr.rhs * L, n,
+                r.fused[s - 1])
+            s -= 2
+            continue
         lanes_backward_rows(st.op, d + st.out * L, g + st.out * L, d + st.lhs * L,
                             d + st.rhs * L, g + st.lhs * L, g + st.rhs * L, n)
+        s -= 1
     for i in range(r.n_inputs):
         memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
     for i in range(r.n_shared_grads):
@@ -613,6 +688,7 @@ cdef class Lanes:
 
     cdef Graph graph
     cdef Step* steps
+    cdef uint8_t* fused             # per step (and one more): see LaneRun.fused
     cdef Py_ssize_t n_steps, n_rows, block_cap, root
     cdef Py_ssize_t* shared_rows
     cdef node_t* shared_nodes
@@ -636,6 +712,7 @@ cdef class Lanes:
 
     def __cinit__(self):
         self.steps = NULL
+        self.fused = NULL
         self.shared_rows = NULL
         self.shared_nodes = NULL
         self.input_rows = NULL
@@ -651,6 +728,7 @@ cdef class Lanes:
 
     def __dealloc__(self):
         free(self.steps)
+        free(self.fused)
         free(self.shared_rows)
         free(self.shared_nodes)
         free(self.input_rows)
@@ -768,6 +846,35 @@ cdef class Lanes:
             free(pos)
         self.block_cap = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
         self.block_cap -= self.block_cap % 8
+        self.find_product_sums()
+        return 0
+
+    cdef int find_product_sums(self) except -1:
+        """Mark each product whose only use is the sum of the very next step, and
+        that is no output: the two run as one step (LaneRun.fused)."""
+        cdef Py_ssize_t k, t
+        cdef Step* st
+        cdef Step* nx
+        self.fused = <uint8_t*>calloc(self.n_steps + 1, 1)
+        if self.fused == NULL:
+            raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
+        uses = [0] * self.n_rows
+        for k in range(self.n_steps):
+            uses[self.steps[k].lhs] += 1
+            uses[self.steps[k].rhs] += 1        # a unary op's twice: never fused
+        for k in range(self.n_outputs):
+            uses[self.output_rows[k]] += 1      # the root and the outputs: kept
+        k = 0
+        while k + 1 < self.n_steps:
+            st = &self.steps[k]
+            nx = &self.steps[k + 1]
+            t = st.out
+            if (st.op == OP_MUL and nx.op == OP_ADD and uses[t] == 1
+                    and (nx.lhs == t) != (nx.rhs == t)):
+                self.fused[k] = PRODUCT_FIRST if nx.lhs == t else PRODUCT_SECOND
+                k += 2
+            else:
+                k += 1
         return 0
 
     @property
@@ -814,6 +921,11 @@ cdef class Lanes:
         return (steps, self.n_rows, self.root,
                 [self.input_rows[k] for k in range(self.n_inputs)],
                 [self.shared_rows[k] for k in range(self.n_shared)])
+
+    def _fused(self):
+        """The products run with the sum after them, for tests: (step, 1 if the sum's
+        first operand is the product else 2) pairs."""
+        return [(k, self.fused[k]) for k in range(self.n_steps) if self.fused[k]]
 
     cdef object checked_inputs(self, values):
         """The per-lane inputs as C-contiguous float64 copies, all of one length B >= 1."""
@@ -1029,6 +1141,7 @@ cdef class Lanes:
             for k in range(self.n_shared):
                 self.shared_vals[k] = node_data[self.shared_nodes[k]]
         r.steps = self.steps
+        r.fused = self.fused
         r.n_steps = self.n_steps
         r.n_rows = self.n_rows
         r.block = block
