@@ -179,6 +179,31 @@ def compile_shared(source, flags=()):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def casadi_generated(function):
+    """A CasADi Function as C (``Function.generate``) compiled with -O3 (no FMA, as the
+    core) and loaded back (``casadi.external``): (function, folder to remove later).
+    Raises OSError or subprocess.SubprocessError when there is no working C compiler."""
+    import casadi
+    name = function.name()                  # the generated C's symbols are named after it
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise OSError("no C compiler")
+    folder = tempfile.mkdtemp(prefix="agcasadi")
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        function.generate(f"{name}.c")
+        subprocess.run([cc, "-O3", "-shared", "-fPIC", "-ffp-contract=off", "-o",
+                        f"{name}.so", f"{name}.c"], check=True, capture_output=True,
+                       timeout=600)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        os.chdir(cwd)
+    return casadi.external(name, os.path.join(folder, f"{name}.so")), folder
+
+
 def load():
     """The compiled floor loops, or None (and the reason in `error()`)."""
     global _lib, _lib_error

@@ -18,11 +18,8 @@ Reported: time per step and ns per node-lane (the step's time over nodes per sam
 nodes count the per-sample graph's leaves too, as replay's ns per node does).
 """
 import ctypes
-import os
 import random
 import shutil
-import subprocess
-import tempfile
 
 import numpy as np
 
@@ -263,18 +260,7 @@ class CasadiMap:
         f = ca.Function("lane", [x, yy, p], [loss, ca.gradient(loss, p)])
         self.tmp = None
         if generated:
-            cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-            self.tmp = tempfile.mkdtemp(prefix="aglanes_casadi")
-            cwd = os.getcwd()
-            try:
-                os.chdir(self.tmp)
-                f.generate("lane.c")
-                subprocess.run([cc, "-O3", "-shared", "-fPIC", "-ffp-contract=off", "-o",
-                                "lane.so", "lane.c"], check=True, capture_output=True,
-                               timeout=300)
-            finally:
-                os.chdir(cwd)
-            f = ca.external("lane", os.path.join(self.tmp, "lane.so"))
+            f, self.tmp = cfloor.casadi_generated(f)
         self.fm = f.map("lanes", "serial", n, [2], [0, 1])
         self.p = np.concatenate([np.concatenate([np.append(Wr, br) for Wr, br in zip(W, b)])
                                  for W, b in weights])

@@ -11,9 +11,12 @@ One call: the program's value and its gradient with respect to every input, from
 list of floats. Eager engines build the graph and run backward on each call; replay
 engines (ours ``Graph``, CasADi's VM, JAX's compiled code) record or compile once.
 """
+import atexit
 import math
 import random
+import shutil
 
+import cfloor
 import engines as E
 import pyvalue
 from harness import Sampler, alternate, fmt_ns, fmt_ratio, fmt_time, med, pair_ratio, table, verdict
@@ -31,6 +34,7 @@ LABELS = {
     "pyvalue": "pure-Python Value (micrograd + sin, cos, exp, log, sqrt, erf)",
     "torch-scalar": "PyTorch 0-dim scalars",
     "casadi": "CasADi SX Function (virtual machine)",
+    "casadi-c": "CasADi SX Function as generated C (-O3)",
     "jax": "JAX jit(value_and_grad)",
 }
 
@@ -195,18 +199,22 @@ def replay_call(key, program):
             xs.zero_grad()
             g.backward()
             return y.data, xs.grad
-    elif key == "casadi":
+    elif key in ("casadi", "casadi-c"):
         import casadi
         import numpy as np
         x = casadi.SX.sym("x", len(x0))
         y = program(casadi, [x[i] for i in range(len(x0))])
         f = casadi.Function("f", [x], [y, casadi.gradient(y, x)])
         x_new = np.array(x0)
+        n_instructions = f.n_instructions()
+        if key == "casadi-c":
+            f, folder = cfloor.casadi_generated(f)
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
         def call(f=f, x_new=x_new):
             value, gradient = f(x_new)
             return float(value), gradient.full().ravel()
-        call.n_instructions = f.n_instructions()
+        call.n_instructions = n_instructions
     elif key == "jax":
         call = jax_call(program)
     else:
@@ -277,7 +285,7 @@ def have(module):
 
 def run(bench):
     bench.log("scalar_programs: Greeks and pendulum, eager and replay")
-    for key in ("casadi", "jax"):           # the summary table's row names
+    for key in ("casadi", "casadi-c", "jax"):   # the summary table's row names
         E.LABELS.setdefault(key, LABELS[key])
     if bench.quick:
         programs = [Greeks(5), Pendulum(1_000)]
@@ -293,7 +301,8 @@ def run(bench):
     eager_keys = ["ours", "pyvalue"] + (["torch-scalar"] if bench.has("torch-scalar") else [])
     if not bench.has("torch-scalar"):
         missing.append(bench.avail["torch-scalar"][1])
-    replay_keys = ["ours-replay"] + [k for k in ("casadi", "jax") if peers[k]]
+    replay_keys = ["ours-replay"] + [k for k in ("casadi", "casadi-c", "jax")
+                                     if peers[k.split("-")[0]]]
     from autograd import Value
     from autograd._core import graph_size
     import autograd.math as M
@@ -366,7 +375,9 @@ def run(bench):
             "and backward every call. Replay: ours sets the inputs through a `ValueVector`, "
             "`Graph.forward()`, zeroes the inputs' grads, `Graph.backward()`, reads them; "
             "CasADi calls an SX `Function` returning the value and `gradient(y, x)` (its "
-            "virtual machine; numpy in, DM out); JAX calls `jit(value_and_grad(f))` on a "
+            "virtual machine; numpy in, DM out), and the same Function generated as C, "
+            "compiled with -O3 and loaded back (`casadi.external`); JAX calls "
+            "`jit(value_and_grad(f))` on a "
             "float64 array. JAX runs the same per-step code but not one unrolled graph: "
             "XLA's compile time of an unrolled scalar program grows faster than linearly "
             "(200 unrolled pendulum steps did not compile in 5 minutes here), so the "
