@@ -34,8 +34,10 @@ MORE_MATH_OPS = ("tan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh
                  "exp2", "expm1", "log2", "log10", "log1p", "cbrt", "erfc", "gamma",
                  "lgamma", "floor", "ceil", "trunc", "fmod", "remainder", "copysign")
 BINARY_MATH_OPS = ("atan2", "hypot", "fmod", "remainder", "copysign")
+# autograd.math's n-ary functions of 3 or 4 nodes (math's bits: an n-ary node)
+NARY_MATH_OPS = ("hypot3", "fsum")
 ALL_OPS = (MICROGRAD_OPS + ("tanh", "exp", "log", "sigmoid", "powv", "rpow") + MATH_OPS
-           + MORE_MATH_OPS)
+           + MORE_MATH_OPS + NARY_MATH_OPS)
 
 
 def _torch_cbrt(a):
@@ -119,6 +121,11 @@ def _simulate(op, xs, c):
         return getattr(math, op)(a, b) if math.hypot(a, b) >= MIN_DEN else None
     if op in MORE_MATH_OPS:
         return _simulate_more_math(op, a, b)
+    if op == "hypot3":
+        return math.hypot(*xs) if math.hypot(*xs) >= MIN_DEN else None
+    if op == "fsum":
+        r = math.fsum(xs)
+        return r if r == 0.0 or abs(r) >= 0.01 * max(map(abs, xs)) else None
     if op in ("max", "min"):     # ties only of a node with itself: max(a, a) is a
         return (max if op == "max" else min)(a, b) if a is b or abs(a - b) >= KINK else None
     raise AssertionError(op)
@@ -190,6 +197,8 @@ def make_program(seed, ops=MICROGRAD_OPS, n_leaves=None, n_steps=None):
                 rng.randrange(max(0, len(vals) - 4), len(vals))     # favour recent: depth
             if op == "sum":
                 args = tuple(pick() for _ in range(rng.randint(2, 4)))
+            elif op in NARY_MATH_OPS:
+                args = tuple(pick() for _ in range(rng.randint(3, 4)))
             elif op in unary:
                 args = (pick(),)
             else:
@@ -284,6 +293,8 @@ def run_program(prog, V, leaf_data=None):
             r = getattr(a, op)(b)
         elif op in MORE_MATH_OPS:
             r = _more_math(op, a, b)
+        elif op in NARY_MATH_OPS:
+            r = _nary_math(op, [nodes[i] for i in args])
         elif op == "max":
             r = max(a, b)
         elif op == "min":
@@ -303,6 +314,16 @@ def _more_math(op, a, b):
         return getattr(a, op)(*args[1:])
     import autograd.math as am
     return getattr(am, op)(*args)
+
+
+def _nary_math(op, xs):
+    """autograd.math.hypot / fsum of several nodes; torch's norm / sum on tensors."""
+    if type(xs[0]).__module__.startswith("torch"):
+        import torch
+        stacked = torch.stack(xs)
+        return torch.linalg.vector_norm(stacked) if op == "hypot3" else stacked.sum()
+    import autograd.math as am
+    return am.hypot(*xs) if op == "hypot3" else am.fsum(xs)
 
 
 def demo_loss(model, X, y, V):

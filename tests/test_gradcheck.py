@@ -61,6 +61,10 @@ BUILTIN = {
     "atan2": (am.atan2, 2), "hypot": (am.hypot, 2),
     "fmod": (lambda x, y: am.fmod(x, y * y + 0.5), 2),
     "remainder": (lambda x, y: am.remainder(x, y * y + 0.5), 2), "copysign": (am.copysign, 2),
+    # the n-ary functions: a spine of binary steps under a node with math's value
+    "hypot of 3": (am.hypot, 3), "hypot of 4": (lambda x, y, z: am.hypot(x, y, z, x * y), 3),
+    "fsum of 3": (lambda x, y, z: am.fsum([x, y, z]), 3),
+    "dist in 3-d": (lambda x, y, z: am.dist((x, y, z), (0.5, -y, 2.0)), 3),
 }
 
 
@@ -82,9 +86,10 @@ def near_a_kink(op, point):
 def test_every_builtin_op_is_covered():
     ops = {f(*[Value(0.7)] * n)._op for f, n in BUILTIN.values()}
     # step, select, pow_mask are made only by grad(create_graph=True): test_higher_order.py
-    # as are rint and polygamma (the chain rules of remainder and gamma, lgamma)
+    # as are rint and polygamma (the chain rules of remainder and gamma, lgamma);
+    # sumsq is the spine under hypot of 3 or more (checked with it)
     assert set(autograd._core.OP_NAMES) - {"", "step", "select", "pow_mask", "rint",
-                                           "polygamma"} <= ops
+                                           "polygamma", "sumsq"} <= ops
 
 
 @pytest.mark.parametrize("op", BUILTIN)

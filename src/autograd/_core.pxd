@@ -69,6 +69,15 @@ cdef enum Op:
     OP_SIGN        # 1, -1 or a itself (0, -0, nan): fabs's local derivative; derivative 0
     OP_RINT        # a rounded to the nearest integer, ties to even; derivative 0
     OP_POLYGAMMA   # polygamma(b, a), b a constant integer >= 0 (gamma's, lgamma's rules)
+    # n-ary functions of autograd.math, with math's bits: a spine of binary steps
+    # (their chain rules make the derivative) under a root that computes the value
+    # from all the spine's operands at once, as math does (op_gathers)
+    OP_NORM_FIRST  # a * a + b * b: the first two coordinates' squares, the spine's bottom
+    OP_NORM_NEXT   # a + b * b: a the spine below, b the next coordinate
+    OP_NORM        # math.hypot of spine a's coordinates (the root of the spine's sum)
+    OP_FSUM_FIRST  # a + b: the first two terms
+    OP_FSUM_NEXT   # a + b: a the spine below, b the next term
+    OP_FSUM        # math.fsum of spine a's terms; derivative 1
     N_OPS
 
 

@@ -62,6 +62,7 @@ from typing import Any, Iterable, Union, overload
 from autograd._core import OP_CODES as _OPS
 from autograd._core import Value
 from autograd._core import apply_math as _apply
+from autograd._core import apply_nary as _apply_nary
 
 _Real = Union[float, int]   # and numpy's scalars at run time
 
@@ -504,22 +505,26 @@ def radians(x: Value | _Real, /) -> Value | float:
 
 
 def hypot(*coordinates: Value | _Real) -> Value | float:
-    """math.hypot: the Euclidean norm of the coordinates.
+    """math.hypot: the Euclidean norm of the coordinates, math's bits for any number
+    of them.
 
-    Derivative: coordinate / hypot (nan where all are 0, as PyTorch's).
-    With two coordinates the data is math's bit for bit; with n >= 3 it is
-    hypot(hypot(a, b), c)...: within about n ulp of math's.
+    Derivative: coordinate / hypot (nan where all are 0, as PyTorch's). With three
+    or more coordinates the graph is a spine of two-coordinate hypot steps, which
+    carries the derivative, under a node whose data is math.hypot of them all
+    (``_op`` 'hypot' on each).
     """
     if not any(isinstance(c, Value) for c in coordinates):
         return _math.hypot(*coordinates)  # type: ignore[arg-type]
     if len(coordinates) == 1:
         return _apply(_FABS, coordinates[0])
-    return _functools.reduce(lambda a, b: _apply(_HYPOT, a, b), coordinates)
+    if len(coordinates) == 2:
+        return _apply(_HYPOT, coordinates[0], coordinates[1])
+    return _apply_nary("hypot", coordinates)
 
 
 def dist(p: Iterable[Value | _Real], q: Iterable[Value | _Real], /) -> Value | float:
     """math.dist: the Euclidean distance between points p and q, hypot of the
-    differences (bit-identical to math's in 1 and 2 dimensions, see hypot)."""
+    differences p_i - q_i, as math computes it (math's bits)."""
     ps: tuple[Any, ...] = tuple(p)
     qs: tuple[Any, ...] = tuple(q)
     if not any(isinstance(c, Value) for c in ps + qs):
@@ -530,13 +535,19 @@ def dist(p: Iterable[Value | _Real], q: Iterable[Value | _Real], /) -> Value | f
 
 
 def fsum(seq: Iterable[Value | _Real], /) -> Value | float:
-    """math.fsum: the sum of the values. With Values, a left fold of + (math
-    rounds the exact sum once: the data may differ in the last bits, by at most
-    (n - 1) * 2**-53 * sum(|x|)). Derivative: 1 for each term."""
+    """math.fsum: the exactly rounded sum of the values, math's bits, with math's
+    errors (OverflowError for an intermediate overflow, ValueError for -inf + inf).
+
+    Derivative: 1 for each term. With three or more terms the graph is a spine of
+    ``+`` steps, which carries the derivative, under a node whose data is
+    math.fsum of them all (``_op`` 'fsum'; with two or more terms).
+    """
     items: list[Any] = list(seq)
     if not any(isinstance(c, Value) for c in items):
         return _math.fsum(items)
-    return _functools.reduce(_operator.add, items)
+    if len(items) == 1:                 # math's x + 0.0 (-0.0 sums to 0.0)
+        return items[0] + 0.0  # type: ignore[no-any-return]
+    return _apply_nary("fsum", items)
 
 
 def prod(iterable: Iterable[Value | _Real], /, *, start: Value | _Real = 1) -> Value | float:

@@ -139,7 +139,10 @@ cdef struct LaneRun:
     # the tape (positions in the recorded order) and its shape
     Step* steps
     const uint8_t* fused        # per step: PRODUCT_FIRST/SECOND if it is a product run with
-                                # the sum of the next step (that step is then skipped)
+                                # the sum of the next step (that step is then skipped);
+                                # GATHER for an n-ary root (op_gathers)
+    const Py_ssize_t* gather_index  # an n-ary root step k's operand rows are
+    const Py_ssize_t* gather_rows   # gather_rows[gather_index[k]:gather_index[k + 1]]
     Py_ssize_t n_steps
     Py_ssize_t n_rows
     Py_ssize_t block            # lanes per block
@@ -327,6 +330,7 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
 cdef enum:
     PRODUCT_FIRST = 1           # the sum's first operand is the product (w * x + acc)
     PRODUCT_SECOND = 2          # its second (acc + w * x)
+    GATHER = 3                  # not a product: an n-ary root, whose lanes gather their operands
 
 
 cdef inline void lanes_product_sum_forward(double* u, const double* acc, const double* w,
@@ -387,6 +391,36 @@ cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nog
     return (p0 + p1) + (p2 + p3)
 
 
+cdef bint lanes_gather_forward(LaneRun* r, LaneJob* job, Py_ssize_t s, double* d,
+                               Py_ssize_t L, Py_ssize_t k0, Py_ssize_t n) noexcept nogil:
+    """An n-ary root's step: each lane's value from its operands' rows (nary_value).
+    True if a lane raised (the first one, recorded in the job)."""
+    cdef const Step* st = &r.steps[s]
+    cdef const Py_ssize_t* rows = r.gather_rows + r.gather_index[s]
+    cdef Py_ssize_t count = r.gather_index[s + 1] - r.gather_index[s], i, j
+    cdef double* o = d + st.out * L
+    cdef double* values = <double*>malloc(count * sizeof(double))
+    cdef int e
+    if values == NULL:
+        job.fail_step = s
+        job.fail_lane = k0
+        job.fail_err = ERR_NO_MEMORY
+        return True
+    for j in range(n):
+        for i in range(count):
+            values[i] = d[rows[i] * L + j]
+        e = ERR_NONE
+        o[j] = nary_value(st.op, values, count, &e)
+        if e and not st.ieee:
+            free(values)
+            job.fail_step = s
+            job.fail_lane = k0 + j
+            job.fail_err = e
+            return True
+    free(values)
+    return False
+
+
 cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nogil:
     """Forward (and backward) of block `blk` in the job's scratch; a lane's
     forward error is recorded in the job if it is earlier (by step) than the
@@ -412,6 +446,11 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     s = 0
     while s < limit:
         st = &r.steps[s]
+        if r.fused[s] == GATHER:
+            if lanes_gather_forward(r, job, s, d, L, k0, n):
+                return                  # a lane raised here: recorded in the job
+            s += 1
+            continue
         if r.fused[s]:                  # this product and the sum after it (never raise)
             nx = &r.steps[s + 1]
             lanes_product_sum_forward(d + nx.out * L,
@@ -443,7 +482,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     s = r.n_steps - 1
     while s >= 0:
         st = &r.steps[s]
-        if s > 0 and r.fused[s - 1]:    # the sum of a fused pair: both steps' rules
+        if s > 0 and (r.fused[s - 1] == PRODUCT_FIRST or r.fused[s - 1] == PRODUCT_SECOND):
+            # the sum of a fused pair: both steps' rules
             pr = &r.steps[s - 1]
             lanes_product_sum_backward(
                 g + st.out * L,
@@ -689,6 +729,8 @@ cdef class Lanes:
     cdef Graph graph
     cdef Step* steps
     cdef uint8_t* fused             # per step (and one more): see LaneRun.fused
+    cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
+    cdef Py_ssize_t* gather_rows
     cdef Py_ssize_t n_steps, n_rows, block_cap, root
     cdef Py_ssize_t* shared_rows
     cdef node_t* shared_nodes
@@ -713,6 +755,8 @@ cdef class Lanes:
     def __cinit__(self):
         self.steps = NULL
         self.fused = NULL
+        self.gather_index = NULL
+        self.gather_rows = NULL
         self.shared_rows = NULL
         self.shared_nodes = NULL
         self.input_rows = NULL
@@ -729,6 +773,8 @@ cdef class Lanes:
     def __dealloc__(self):
         free(self.steps)
         free(self.fused)
+        free(self.gather_index)
+        free(self.gather_rows)
         free(self.shared_rows)
         free(self.shared_nodes)
         free(self.input_rows)
@@ -795,6 +841,7 @@ cdef class Lanes:
                 self.steps[k].rhs = (pos[graph.steps[k].rhs] - 1 if graph.steps[k].rhs
                                      else self.steps[k].lhs)
             self.root = pos[graph.root] - 1
+            self.find_gathers(graph, pos)
             # rows that are inputs
             self.n_inputs = len(inputs)
             self.input_rows = <Py_ssize_t*>malloc((self.n_inputs or 1) * sizeof(Py_ssize_t))
@@ -849,6 +896,33 @@ cdef class Lanes:
         self.find_product_sums()
         return 0
 
+    cdef int find_gathers(self, Graph graph, node_t* pos) except -1:
+        """The operand rows of each n-ary root (op_gathers), from its spine in the
+        arena (the graph's nodes are held); marks the steps GATHER in `fused`."""
+        cdef Py_ssize_t k, total = 0, at = 0, count, q
+        cdef node_t* nodes
+        for k in range(self.n_steps):
+            if op_gathers(self.steps[k].op):
+                total += spine_operands(graph.steps[k].lhs, NULL)
+        if total == 0:
+            return 0
+        self.gather_index = <Py_ssize_t*>calloc(self.n_steps + 1, sizeof(Py_ssize_t))
+        self.gather_rows = <Py_ssize_t*>malloc(total * sizeof(Py_ssize_t))
+        nodes = <node_t*>malloc(total * sizeof(node_t))
+        if self.gather_index == NULL or self.gather_rows == NULL or nodes == NULL:
+            free(nodes)
+            raise_no_memory("Lanes' n-ary operands", total, sizeof(Py_ssize_t))
+        for k in range(self.n_steps):
+            self.gather_index[k] = at
+            if op_gathers(self.steps[k].op):
+                count = spine_operands(graph.steps[k].lhs, nodes)
+                for q in range(count):
+                    self.gather_rows[at + q] = pos[nodes[q]] - 1
+                at += count
+        self.gather_index[self.n_steps] = at
+        free(nodes)
+        return 0
+
     cdef int find_product_sums(self) except -1:
         """Mark each product whose only use is the sum of the very next step, and
         that is no output: the two run as one step (LaneRun.fused)."""
@@ -864,12 +938,18 @@ cdef class Lanes:
             uses[self.steps[k].rhs] += 1        # a unary op's twice: never fused
         for k in range(self.n_outputs):
             uses[self.output_rows[k]] += 1      # the root and the outputs: kept
+        if self.gather_index != NULL:           # rows an n-ary root reads: kept
+            for k in range(self.gather_index[self.n_steps]):
+                uses[self.gather_rows[k]] += 1
+        for k in range(self.n_steps):
+            if op_gathers(self.steps[k].op):
+                self.fused[k] = GATHER
         k = 0
         while k + 1 < self.n_steps:
             st = &self.steps[k]
             nx = &self.steps[k + 1]
             t = st.out
-            if (st.op == OP_MUL and nx.op == OP_ADD and uses[t] == 1
+            if (st.op == OP_MUL and nx.op == OP_ADD and uses[t] == 1 and not self.fused[k]
                     and (nx.lhs == t) != (nx.rhs == t)):
                 self.fused[k] = PRODUCT_FIRST if nx.lhs == t else PRODUCT_SECOND
                 k += 2
@@ -1142,6 +1222,8 @@ cdef class Lanes:
                 self.shared_vals[k] = node_data[self.shared_nodes[k]]
         r.steps = self.steps
         r.fused = self.fused
+        r.gather_index = self.gather_index
+        r.gather_rows = self.gather_rows
         r.n_steps = self.n_steps
         r.n_rows = self.n_rows
         r.block = block

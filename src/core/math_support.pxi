@@ -11,7 +11,7 @@ cdef extern from *:
        Copyright (c) 2001-2023 Python Software Foundation; All Rights Reserved.
        Used under the Python Software Foundation License Version 2. The code is
        CPython's (m_sinpi, lanczos_sum, m_tgamma, m_lgamma, m_atan2, m_remainder,
-       vector_norm for two coordinates), with errno replaced by an error code:
+       vector_norm, math_fsum's msum), with errno replaced by an error code:
        1 = EDOM (ValueError), 2 = ERANGE (OverflowError where |result| >= 1.5). */
 
     static const double autograd_pi = 3.141592653589793238462643383279502884197;
@@ -239,20 +239,19 @@ cdef extern from *:
         return x;
     }
 
-    /* math.hypot(a, b): vector_norm of two coordinates, after math_hypot's
-       fabs, max and nan scan. */
-    static double autograd_hypot(double a, double b) {
+    /* math.hypot(*coords): vector_norm of the n coordinates, after math_hypot's
+       fabs, max and nan scan (the coordinates are read, not changed). */
+    static double autograd_vector_norm(const double *coords, Py_ssize_t n) {
         const double T27 = 134217729.0;
-        double vec[2];
         double x, scale, oldcsum, csum = 1.0, frac1 = 0.0, frac2 = 0.0, frac3 = 0.0;
         double t, hi, lo, h, max = 0.0;
-        int max_e, i, found_nan = 0;
-        vec[0] = fabs(a);
-        vec[1] = fabs(b);
-        for (i = 0; i < 2; i++) {
-            found_nan |= isnan(vec[i]);
-            if (vec[i] > max)
-                max = vec[i];
+        int max_e, found_nan = 0;
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) {
+            x = fabs(coords[i]);
+            found_nan |= isnan(x);
+            if (x > max)
+                max = x;
         }
         if (isinf(max)) {
             return max;
@@ -260,14 +259,14 @@ cdef extern from *:
         if (found_nan) {
             return NAN;
         }
-        if (max == 0.0) {
+        if (max == 0.0 || n <= 1) {
             return max;
         }
         frexp(max, &max_e);
         if (max_e >= -1023) {
             scale = ldexp(1.0, -max_e);
-            for (i = 0; i < 2; i++) {
-                x = vec[i];
+            for (i = 0; i < n; i++) {
+                x = fabs(coords[i]);
                 x *= scale;
                 t = x * T27;
                 hi = t - (t - x);
@@ -302,8 +301,8 @@ cdef extern from *:
             x = csum - 1.0 + (frac1 + frac2 + frac3);
             return (h + x / (2.0 * h)) / scale;
         }
-        for (i = 0; i < 2; i++) {
-            x = vec[i];
+        for (i = 0; i < n; i++) {
+            x = fabs(coords[i]);
             x /= max;
             x = x*x;
             oldcsum = csum;
@@ -311,6 +310,110 @@ cdef extern from *:
             frac1 += (oldcsum - csum) + x;
         }
         return max * sqrt(csum - 1.0 + frac1);
+    }
+
+    static double autograd_hypot(double a, double b) {
+        double coords[2];
+        coords[0] = a;
+        coords[1] = b;
+        return autograd_vector_norm(coords, 2);
+    }
+
+    /* math.fsum of n terms (math_fsum's msum): Shewchuk's exact partials, then
+       the correctly rounded sum. Errors: 2 (OverflowError, "intermediate overflow
+       in fsum"), 1 (ValueError, "-inf + inf in fsum"), 3 (MemoryError). The
+       partials are nonoverlapping doubles, at most one per bit of the exponent
+       range (2098); CPython grows its array as needed, this one is that size. */
+    #define AUTOGRAD_FSUM_PARTIALS 2112
+    static double autograd_fsum(const double *terms, Py_ssize_t count, int *err) {
+        Py_ssize_t i, j, n = 0, k;
+        double x, y, t, *p;
+        double xsave, special_sum = 0.0, inf_sum = 0.0;
+        double hi, yr, lo = 0.0;
+        p = (double *)malloc(AUTOGRAD_FSUM_PARTIALS * sizeof(double));
+        if (p == NULL) {
+            *err = 3;
+            return NAN;
+        }
+        for (k = 0; k < count; k++) {
+            x = terms[k];
+            xsave = x;
+            for (i = j = 0; j < n; j++) {       /* for y in partials */
+                y = p[j];
+                if (fabs(x) < fabs(y)) {
+                    t = x; x = y; y = t;
+                }
+                hi = x + y;
+                yr = hi - x;
+                lo = y - yr;
+                if (lo != 0.0)
+                    p[i++] = lo;
+                x = hi;
+            }
+            n = i;                              /* ps[i:] = [x] */
+            if (x != 0.0) {
+                if (!isfinite(x)) {
+                    /* a nonfinite x could arise either as a result of
+                       intermediate overflow, or as a result of a nan or inf
+                       in the summands */
+                    if (isfinite(xsave)) {
+                        free(p);
+                        *err = 2;
+                        return INFINITY;
+                    }
+                    if (isinf(xsave))
+                        inf_sum += xsave;
+                    special_sum += xsave;
+                    /* reset partials */
+                    n = 0;
+                }
+                else if (n >= AUTOGRAD_FSUM_PARTIALS) {     /* cannot happen (above) */
+                    free(p);
+                    *err = 3;
+                    return NAN;
+                }
+                else
+                    p[n++] = x;
+            }
+        }
+        if (special_sum != 0.0) {
+            free(p);
+            if (isnan(inf_sum)) {
+                *err = 1;
+                return NAN;
+            }
+            return special_sum;
+        }
+        hi = 0.0;
+        if (n > 0) {
+            hi = p[--n];
+            /* sum_exact(ps, hi) from the top, stop when the sum becomes
+               inexact. */
+            while (n > 0) {
+                x = hi;
+                y = p[--n];
+                hi = x + y;
+                yr = hi - x;
+                lo = y - yr;
+                if (lo != 0.0)
+                    break;
+            }
+            /* Make half-even rounding work across multiple partials.
+               Needed so that sum([1e-16, 1, 1e16]) will round-up the last
+               digit to two instead of down to zero (the 1e-16 makes the 1
+               slightly closer to two).  With a potential 1 ULP rounding
+               error fixed-up, math.fsum() can guarantee commutativity. */
+            if (n > 0 && ((lo < 0.0 && p[n-1] < 0.0) ||
+                          (lo > 0.0 && p[n-1] > 0.0))) {
+                y = lo * 2.0;
+                x = hi + y;
+                yr = x - hi;
+                if (y == yr)
+                    hi = x;
+            }
+        }
+        free(p);
+        return hi;
     }
     /* ---- end of the code ported from CPython ---------------------------- */
 
@@ -386,4 +489,6 @@ cdef extern from *:
     double autograd_atan2(double y, double x) noexcept nogil
     double autograd_remainder(double x, double y) noexcept nogil
     double autograd_hypot(double a, double b) noexcept nogil
+    double autograd_vector_norm(const double* coords, Py_ssize_t n) noexcept nogil
+    double autograd_fsum(const double* terms, Py_ssize_t count, int* err) noexcept nogil
     double autograd_polygamma(double n, double x) noexcept nogil

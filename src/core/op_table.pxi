@@ -12,7 +12,8 @@ OP_NAMES = ('', '+', '-', '*', '/', 'neg', '**', '**', 'ReLU', 'tanh', 'exp', 'l
             'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh',
             'atanh', 'exp2', 'expm1', 'log2', 'log10', 'log1p', 'sqrt', 'cbrt', 'fabs',
             'erf', 'erfc', 'gamma', 'lgamma', 'floor', 'ceil', 'trunc', 'atan2', 'hypot',
-            'fmod', 'remainder', 'copysign', 'sign', 'rint', 'polygamma')
+            'fmod', 'remainder', 'copysign', 'sign', 'rint', 'polygamma',
+            'sumsq', 'sumsq', 'hypot', '+', '+', 'fsum')
 
 # Constants of the math rows' chain rules.
 cdef double LN2 = 0.6931471805599453           # math.log(2)
@@ -115,6 +116,22 @@ OP_PYTHON = {
               "other.grad -= out.grad * math.trunc(self.data / other.data)"),
     OP_COPYSIGN: (("copysign",), "math.copysign(self.data, other.data)",
                   "self.grad += (out.data / self.data if self.data != 0 else 0.0) * out.grad"),
+    # the n-ary functions' nodes (autograd.math.hypot and fsum of three or more):
+    # no method of their own
+    OP_NORM_FIRST: ((), "self.data * self.data + other.data * other.data   # hypot's first two",
+                    "self.grad += (self.data + self.data) * out.grad\n"
+                    "other.grad += (other.data + other.data) * out.grad"),
+    OP_NORM_NEXT: ((), "self.data + other.data * other.data   # self: the squares so far",
+                   "self.grad += out.grad\nother.grad += (other.data + other.data) * out.grad"),
+    OP_NORM: ((), "math.hypot(*coordinates)   # of the spine below self, as math computes it",
+              "r = out.data if out.data != 0 else 1.0   # all coordinates 0: derivative 0\n"
+              "self.grad += out.grad / (r + r)   # the root of the spine's sum of squares"),
+    OP_FSUM_FIRST: ((), "self.data + other.data   # fsum's first two terms",
+                    "self.grad += out.grad\nother.grad += out.grad"),
+    OP_FSUM_NEXT: ((), "self.data + other.data   # self: fsum's spine so far",
+                   "self.grad += out.grad\nother.grad += out.grad"),
+    OP_FSUM: ((), "math.fsum(terms)   # of the spine below self, exactly rounded as math's",
+              "self.grad += out.grad   # the spine's steps carry the derivative"),
 }
 
 # Forward errors, raised as Python does for the same computation on floats.
@@ -124,6 +141,7 @@ cdef enum:
     ERR_OVERFLOW        # OverflowError, as 1e308 ** 2 and math.exp(1000)
     ERR_DOMAIN          # ValueError, as math.log(-1)
     ERR_COMPLEX         # ValueError: (-8.0) ** 0.5 would be complex in Python
+    ERR_NO_MEMORY       # MemoryError: an n-ary op's operands could not be gathered
 
 
 cdef inline double pow_exact_first(double a, double b) noexcept nogil:
@@ -293,16 +311,28 @@ cdef double math_forward(uint8_t op, double a, double b, int* err) noexcept nogi
         elif e == 2 and c_fabs(r) >= 1.5:
             err[0] = ERR_OVERFLOW
         return r
-    if op == OP_FLOOR:
-        return c_floor(a)
-    if op == OP_CEIL:
-        return c_ceil(a)
-    if op == OP_TRUNC:
-        return c_trunc(a)
+    if op == OP_FLOOR or op == OP_CEIL or op == OP_TRUNC:
+        # math's are ints: float(math.floor(-0.5)) is 0.0, not -0.0 (+ 0.0 makes it so);
+        # math raises for inf and nan
+        if isinf(a):
+            err[0] = ERR_OVERFLOW
+        elif isnan(a):
+            err[0] = ERR_DOMAIN
+        if op == OP_FLOOR:
+            return c_floor(a) + 0.0
+        return (c_ceil(a) if op == OP_CEIL else c_trunc(a)) + 0.0
     if op == OP_ATAN2:
         return autograd_atan2(a, b)
     if op == OP_HYPOT:
         return autograd_hypot(a, b)
+    if op == OP_NORM_FIRST:
+        return a * a + b * b
+    if op == OP_NORM_NEXT:
+        return a + b * b
+    if op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
+        return a + b
+    if op == OP_NORM or op == OP_FSUM:
+        return a        # the spine's value: gather_forward computes math's (op_gathers)
     if op == OP_FMOD:
         if isinf(b) and isfinite(a):          # CPython: fmod(x, +-inf) is x
             return a
@@ -486,6 +516,27 @@ cdef int math_chain(uint8_t op, double a, double b, double out, double g,
         da[0] = (g * a) / out
         db[0] = (g * b) / out
         return TO_LHS | TO_RHS
+    if op == OP_NORM_FIRST:
+        da[0] = (a + a) * g
+        db[0] = (b + b) * g
+        return TO_LHS | TO_RHS
+    if op == OP_NORM_NEXT:
+        da[0] = g
+        db[0] = (b + b) * g
+        return TO_LHS | TO_RHS
+    if op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
+        da[0] = g
+        db[0] = g
+        return TO_LHS | TO_RHS
+    if op == OP_NORM:
+        # d sqrt(S) / dS = 1 / (2 hypot); where every coordinate is 0, 1 / 2, so that
+        # their derivatives are 0 (PyTorch's vector_norm) and no 0 / 0 appears
+        r = out if out != 0.0 else 1.0
+        da[0] = g / (r + r)
+        return TO_LHS
+    if op == OP_FSUM:
+        da[0] = g
+        return TO_LHS
     if op == OP_FMOD:
         da[0] = g
         db[0] = -(g * c_trunc(a / b))
@@ -722,6 +773,33 @@ cdef int math_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_
         if to_rhs:
             t = emit(OP_MUL, g, rhs, 0)
             accumulate(adj, rhs, emit(OP_DIV, t, i, TAKE_LHS), False, True)
+    elif op == OP_NORM_FIRST or op == OP_NORM_NEXT:
+        if to_lhs:
+            if op == OP_NORM_NEXT:
+                accumulate(adj, lhs, g, False, False)
+            else:
+                t = emit(OP_ADD, lhs, lhs, 0)
+                accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+        if to_rhs:
+            t = emit(OP_ADD, rhs, rhs, 0)
+            accumulate(adj, rhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+    elif op == OP_NORM:
+        if to_lhs:
+            # r = out + (1 - step(out)): out, or 1 where out is 0 (op_chain's r, bit
+            # for bit), and no division by 0 in this derivative's derivatives either
+            t = emit(OP_STEP, i, 0, 0)
+            t = emit(OP_SUB, one, t, TAKE_RHS)
+            r = emit(OP_ADD, i, t, TAKE_RHS)
+            r = emit(OP_ADD, r, r, TAKE_LHS)
+            accumulate(adj, lhs, emit(OP_DIV, g, r, TAKE_RHS), False, True)
+    elif op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
+        if to_lhs:
+            accumulate(adj, lhs, g, False, False)
+        if to_rhs:
+            accumulate(adj, rhs, g, False, False)
+    elif op == OP_FSUM:
+        if to_lhs:
+            accumulate(adj, lhs, g, False, False)
     elif op == OP_FMOD or op == OP_REMAINDER:
         if to_lhs:
             accumulate(adj, lhs, g, False, False)
@@ -748,6 +826,16 @@ cdef void raise_forward_error(int err, uint8_t op, bint as_math=False) except *:
     operator's error, or (`as_math`, autograd.math.pow) the math module's."""
     if as_math and (err == ERR_ZERO_DIVISION or err == ERR_COMPLEX):
         err = ERR_DOMAIN
+    if err == ERR_NO_MEMORY:
+        raise MemoryError(f"no memory for the operands of {OP_NAMES[op]}")
+    if op == OP_FSUM:
+        if err == ERR_OVERFLOW:
+            raise OverflowError("intermediate overflow in fsum")
+        raise ValueError("-inf + inf in fsum")
+    if op == OP_FLOOR or op == OP_CEIL or op == OP_TRUNC:
+        if err == ERR_OVERFLOW:
+            raise OverflowError("cannot convert float infinity to integer")
+        raise ValueError("cannot convert float NaN to integer")
     if err == ERR_ZERO_DIVISION:
         if op == OP_DIV:
             raise ZeroDivisionError("float division by zero")
@@ -758,3 +846,79 @@ cdef void raise_forward_error(int err, uint8_t op, bint as_math=False) except *:
         raise ValueError("a negative number cannot be raised to a fractional power "
                          "(Python would return a complex number)")
     raise ValueError("math domain error")
+
+
+# -----------------------------------------------------------------------------
+# The n-ary ops: a root computed from every operand of its spine
+# -----------------------------------------------------------------------------
+# math.hypot(a, b, c, ...) and math.fsum round once, at the end, from all the
+# operands: no fold of binary ops has their bits. So hypot(x1, ..., xn) is a
+# spine of binary hypot steps, NORM_NEXT(... NORM_NEXT(NORM_FIRST(x1, x2), x3) ...,
+# xn), whose chain rules make the derivative, under a root, OP_NORM(spine), whose
+# value is math's, computed from the spine's operands (derivative 1: the spine's
+# value, computed with fewer roundings, is the same function). fsum likewise with
+# sums. The loops that compute values (eager, replay, lanes) gather a root's
+# operands (op_gathers); every other loop needs nothing more than the table.
+
+cdef inline bint op_gathers(uint8_t op) noexcept nogil:
+    """Whether op's value comes from its spine's operands (nary_value), not op_forward."""
+    return op == OP_NORM or op == OP_FSUM
+
+
+cdef inline bint op_spine_next(uint8_t op) noexcept nogil:
+    return op == OP_NORM_NEXT or op == OP_FSUM_NEXT
+
+
+cdef double nary_value(uint8_t op, const double* operands, Py_ssize_t n,
+                       int* err) noexcept nogil:
+    """A root's value from its spine's operands, first to last, as math computes it."""
+    cdef int e = 0
+    cdef double r
+    if op == OP_NORM:
+        return autograd_vector_norm(operands, n)
+    r = autograd_fsum(operands, n, &e)
+    if e == 1:
+        err[0] = ERR_DOMAIN
+    elif e == 2:
+        err[0] = ERR_OVERFLOW
+    elif e == 3:
+        err[0] = ERR_NO_MEMORY
+    return r
+
+
+cdef Py_ssize_t spine_operands(node_t top, node_t* out) noexcept nogil:
+    """How many operands the spine whose top step is `top` has; with `out`, also
+    the operands' nodes, first to last."""
+    cdef Py_ssize_t n = 2, k
+    cdef node_t i = top
+    while op_spine_next(arena[i].op):
+        n += 1
+        i = arena[i].lhs
+    if out != NULL:
+        k = n - 1
+        i = top
+        while op_spine_next(arena[i].op):
+            out[k] = arena[i].rhs
+            k -= 1
+            i = arena[i].lhs
+        out[1] = arena[i].rhs
+        out[0] = arena[i].lhs
+    return n
+
+
+cdef double gather_forward(uint8_t op, node_t spine, int* err) noexcept nogil:
+    """The value of root op over the spine whose top step is `spine`, from the arena."""
+    cdef Py_ssize_t n = spine_operands(spine, NULL), k
+    cdef node_t* nodes = <node_t*>malloc(n * sizeof(node_t))
+    cdef double* values = <double*>malloc(n * sizeof(double))
+    cdef double r = 0.0
+    if nodes == NULL or values == NULL:
+        err[0] = ERR_NO_MEMORY
+    else:
+        spine_operands(spine, nodes)
+        for k in range(n):
+            values[k] = node_data[nodes[k]]
+        r = nary_value(op, values, n, err)
+    free(nodes)
+    free(values)
+    return r

@@ -394,7 +394,10 @@ cdef class Graph:
                     fwd()           # may move the arena
                     node_grad[st.out] = 0.0
                 continue
-            data = op_forward(st.op, node_data[st.lhs], node_data[st.rhs], &err)
+            if op_gathers(st.op):      # an n-ary root: from its spine's operands
+                data = gather_forward(st.op, st.lhs, &err)
+            else:
+                data = op_forward(st.op, node_data[st.lhs], node_data[st.rhs], &err)
             if err:
                 if not st.ieee:
                     raise_forward_error(err, st.op)

@@ -345,8 +345,49 @@ def apply_math(int op, a, b=None):
     return apply_op(<uint8_t>op, a, b, flags, True)
 
 
+def apply_nary(str function, operands):
+    """math.hypot(*operands) or math.fsum(operands) (`function`) of two or more
+    Values and numbers in any mix: a spine of binary steps under a root whose data
+    is math's for the same floats (see the op table's n-ary ops), raising the
+    errors math raises. autograd.math's entry into the core for them.
+
+    Examples
+    --------
+    >>> apply_nary("fsum", [Value(1e100), 1.0, -1e100]).data       # math.fsum's
+    1.0
+    """
+    cdef uint8_t first, step, root
+    if function == "hypot":
+        first, step, root = OP_NORM_FIRST, OP_NORM_NEXT, OP_NORM
+    elif function == "fsum":
+        first, step, root = OP_FSUM_FIRST, OP_FSUM_NEXT, OP_FSUM
+    else:
+        raise ValueError(f"no n-ary function {function!r}")
+    operands = list(operands)
+    if len(operands) < 2:
+        raise ValueError(f"{function} of Values takes 2 or more operands here, "
+                         f"not {len(operands)}")
+    for x in operands:
+        if not isinstance(x, Value) and not is_number(x):
+            raise TypeError(f"must be real number, not {type(x).__name__}")
+    spine = apply_op(first, operands[0], operands[1], 0, True)
+    for x in operands[2:]:
+        spine = apply_op(step, spine, x, 0, True)
+    cdef node_t top = (<Value>spine).idx
+    cdef int err = ERR_NONE
+    cdef double data = gather_forward(root, top, &err)
+    if err:
+        raise_forward_error(err, root, True)
+    if arena[top].flags & FLAG_MANAGED:
+        return make_managed_result(root, data, spine, None, 0)
+    cdef Value out = new_value()
+    out.idx = node_alloc(root, data, (<Value>spine).idx, 0, 0)
+    handles[out.idx] = <PyObject*>out
+    return out
+
+
 OP_CODES = {name: code for code, name in enumerate(OP_NAMES)
-            if code >= OP_SIN or code in (OP_EXP, OP_LOG, OP_TANH)}
+            if (code >= OP_SIN and code < OP_NORM_FIRST) or code in (OP_EXP, OP_LOG, OP_TANH)}
 OP_CODES['**'] = OP_POW
 
 
