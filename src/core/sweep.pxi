@@ -261,7 +261,7 @@ cdef extern from *:
        sparing a call and the results' round trip through memory at each node
        of a math function. */
     #if defined(__GNUC__)
-    #define REPLAY_LOOP __attribute__((flatten))
+    #define REPLAY_LOOP __attribute__((flatten, noinline))
     #else
     #define REPLAY_LOOP
     #endif
