@@ -249,7 +249,7 @@ cdef object replay_forward(node_t i):
 # computed (the pendulum's every node is), so the loops keep the values they
 # last stored in registers and read them from there instead of from the arena:
 # a load of a value just stored waits for the store (store-to-load forwarding,
-# ~7 cycles on x86-64 cores), on the chain's critical path at every node. The
+# 4 to 8 cycles on x86-64 cores), on the chain's critical path at every node. The
 # values read are the arena's bit for bit (the same doubles, nothing else
 # writes the arena during the loop): exact by construction. The formulas are
 # op_forward's and op_chain's, called as every loop calls them.
@@ -259,7 +259,9 @@ cdef extern from *:
     /* Graph replay's loops call op_forward / op_chain for any op: `flatten`
        inlines the op table's math rows into them (math_forward, math_chain),
        sparing a call and the results' round trip through memory at each node
-       of a math function. */
+       of a math function. `noinline` keeps each loop a function of its own:
+       inlined into its caller (Graph.forward's wrapper), its calls were no
+       longer flattened. */
     #if defined(__GNUC__)
     #define REPLAY_LOOP __attribute__((flatten, noinline))
     #else
