@@ -185,6 +185,8 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
         return a - b
     if op == OP_MUL:
         return a * b
+    if op >= OP_SIN:                          # the math rows: one test, not one per row above
+        return math_forward_call(op, a, b, err)
     if op == OP_DIV:
         if b == 0.0:
             err[0] = ERR_ZERO_DIVISION
@@ -217,8 +219,6 @@ cdef inline double op_forward(uint8_t op, double a, double b, int* err) noexcept
         return a if b != 0.0 else 0.0
     if op == OP_POW_MASK:
         return 0.0 if a == 0.0 and b >= 0.0 else 1.0
-    if op >= OP_SIN:
-        return math_forward_call(op, a, b, err)
     return a                                  # OP_LEAF, OP_CUSTOM: not recomputed here
 
 
@@ -386,6 +386,8 @@ cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
         da[0] = b * g
         db[0] = a * g
         return TO_LHS | TO_RHS
+    if op >= OP_SIN:                          # the math rows: one test, not one per row above
+        return math_chain_call(op, a, b, out, g, da, db)
     if op == OP_DIV:
         da[0] = g / b
         db[0] = -(g * a / (b * b))
@@ -422,8 +424,6 @@ cdef inline int op_chain(uint8_t op, double a, double b, double out, double g,
     if op == OP_SELECT:
         da[0] = g if b != 0.0 else 0.0
         return TO_LHS
-    if op >= OP_SIN:
-        return math_chain_call(op, a, b, out, g, da, db)
     # OP_LEAF: nothing to propagate. OP_CUSTOM: its rule is a Python _backward.
     # OP_STEP, OP_POW_MASK: derivative 0.
     return 0
