@@ -129,6 +129,7 @@ cdef class Graph:
     cdef Py_ssize_t n_steps
     cdef node_t root
     cdef bint has_python    # some node runs Python code (a custom op)
+    cdef bint has_gather    # some node is an n-ary root (op_gathers): the general loop
     cdef bint pinned        # holds a reference on every node in `order`
     cdef list custom_values # the CustomValues of its custom nodes: their rules
 

@@ -374,6 +374,7 @@ cdef class Graph:
         self.size = 0
         self.root = 0
         self.has_python = False
+        self.has_gather = False
         self.pinned = False
 
     def __init__(self, Value root not None):
@@ -398,6 +399,7 @@ cdef class Graph:
         free(self.steps)
         self.steps = NULL
         self.n_steps = 0
+        self.has_gather = False
         self.size = 0
         self.pinned = False
 
@@ -430,6 +432,7 @@ cdef class Graph:
                 self.steps[self.n_steps].rhs = arena[order[k]].rhs
                 self.steps[self.n_steps].op = arena[order[k]].op
                 self.steps[self.n_steps].ieee = arena[order[k]].flags & FLAG_IEEE
+                self.has_gather |= op_gathers(arena[order[k]].op)
                 self.n_steps += 1
         # a custom op's rules live in its Value's __dict__: keep those Values too
         self.custom_values = []
@@ -485,7 +488,7 @@ cdef class Graph:
         cdef PyObject* h
         cdef int err = ERR_NONE
         cdef double data
-        if not self.has_python:
+        if not self.has_python and not self.has_gather:
             k = replay_forward_steps(self.steps, self.n_steps, &err)
             if k < self.n_steps:
                 raise_forward_error(err, self.steps[k].op)

@@ -335,6 +335,8 @@ def apply_math(int op, a, b=None):
         raise ValueError(f"op {op} is not a math function")
     if op >= N_OPS:
         raise ValueError(f"no op {op}")
+    if op >= OP_NORM_FIRST:
+        raise ValueError(f"op {op} is a node of an n-ary function: use apply_nary")
     for x in (a, b):
         if x is not None and not isinstance(x, Value) and not is_number(x):
             raise TypeError(f"must be real number, not {type(x).__name__}")
