@@ -28,6 +28,9 @@ TARGET_VS_CASADI = 1.2      # replay / CasADi SX VM, at most
 SQRT2 = math.sqrt(2.0)
 GRAVITY = 9.81
 
+# CasADi's generated C is compiled only up to this many VM instructions
+GENERATED_C_MAX = 20_000
+
 LABELS = {
     "ours": "ours (eager)",
     "ours-replay": "ours (Graph replay)",
@@ -208,6 +211,10 @@ def replay_call(key, program):
         x_new = np.array(x0)
         n_instructions = f.n_instructions()
         if key == "casadi-c":
+            if n_instructions > GENERATED_C_MAX:
+                raise RuntimeError(f"not compiled: {n_instructions:,} instructions of generated "
+                                   "C take gcc -O3 many minutes and gigabytes (the 10,000-step "
+                                   "pendulum's took over 4 minutes, unfinished)")
             f, folder = cfloor.casadi_generated(f)
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
