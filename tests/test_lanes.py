@@ -465,6 +465,80 @@ def test_concurrent_runs_from_python_threads():
         assert all(r == alone[k] for r in results[k])
 
 
+def _long_chain_lanes(threads):
+    w, x = Value(0.5), Value(1.0)
+    y = x
+    for _ in range(300):
+        y = (y * w + 1.0).tanh()
+    return Lanes(y, inputs=[x], threads=threads), w
+
+
+def test_a_second_thread_is_refused_while_lanes_run():
+    """forward() or backward() from another thread while a run is going raises
+    RuntimeError before touching anything (a larger batch would have reallocated the
+    scratch the running loops use); the running call's results are unaffected."""
+    lanes, w = _long_chain_lanes(threads=1)
+    big = [np.linspace(-1, 1, 300_000)]
+    w.grad = 0.0
+    lanes.forward(big, backward=True)
+    expected = w.grad
+    refused, errors = [], []
+    started = threading.Event()
+
+    def intruder():
+        started.wait()
+        for n in range(200):
+            try:
+                lanes.forward([np.zeros(1_200_000 + 1000 * n)])
+            except RuntimeError as e:
+                refused.append(str(e))
+                return
+            except BaseException as e:      # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+    t = threading.Thread(target=intruder)
+    t.start()
+    w.grad = 0.0
+    started.set()
+    lanes.forward(big, backward=True)
+    t.join()
+    assert not errors, errors
+    if refused:                             # the intruder came while the run went on
+        assert "running in another thread" in refused[0]
+        assert w.grad == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_lanes_busy_in_another_thread_at_fork_are_free_in_the_child():
+    """A fork while another thread runs these Lanes: the child has no such thread, and
+    its copy of the Lanes runs."""
+    lanes, _ = _long_chain_lanes(threads=2)
+    small = [np.linspace(-1, 1, 1000)]
+    expected = lanes.forward(small)
+    runner = threading.Thread(target=lambda: lanes.forward([np.linspace(-1, 1, 600_000)],
+                                                           backward=True))
+    runner.start()
+    time.sleep(0.05)
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # fork with threads
+        pid = os.fork()
+    if pid == 0:
+        try:
+            ok = bool((lanes.forward(small) == expected).all())
+            os.write(write, b"same" if ok else b"differ")
+        except BaseException as e:          # noqa: BLE001 - reported to the parent
+            os.write(write, repr(e).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    runner.join()
+    with os.fdopen(read, "rb") as f:
+        said = f.read()
+    assert status == 0 and said == b"same", (status, said)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_threads_after_fork():
     """A forked child has none of its parent's pool threads: it starts its own."""

@@ -491,6 +491,30 @@ def test_nary_graph_shape_and_derivatives():
     assert "spine" in repr(s._backward)
 
 
+def test_nary_hypot_derivatives_at_the_ends_of_the_range():
+    """x / hypot with no 2 * hypot formed: finite for norms up to the largest float.
+    (Below about 5.6e-309, a subnormal norm, 1 / hypot overflows: inf, documented.)"""
+    for big in (1e308, 1.7e308):
+        xs = [Value(big), Value(1.0), Value(-2.0)]
+        am.hypot(*xs).backward()
+        assert xs[0].grad == pytest.approx(1.0, rel=1e-12)
+        assert xs[2].grad == pytest.approx(-2.0 / big, rel=1e-12)
+    xs = [Value(3e-300), Value(4e-300), Value(0.0)]
+    am.hypot(*xs).backward()
+    assert [v.grad for v in xs] == pytest.approx([0.6, 0.8, 0.0], rel=1e-12)
+
+
+def test_fmod_derivative_graph_is_backward_bit_for_bit():
+    """d fmod / dy = -trunc(x / y): C's trunc, -0.0 kept, in backward() and in the
+    graph grad(create_graph=True) builds (whose trunc node holds math's int, never -0.0)."""
+    for xv, yv in [(-0.5, 1.0), (0.5, -1.0), (-0.25, 3.0), (7.5, 2.0), (-7.5, 2.0)]:
+        x, y = Value(xv), Value(yv)
+        am.fmod(x, y).backward()
+        x2, y2 = Value(xv), Value(yv)
+        (g,) = grad(am.fmod(x2, y2), [y2], create_graph=True)
+        assert struct.pack("<d", g.data) == struct.pack("<d", y.grad), (xv, yv)
+
+
 @pytest.mark.requires("torch")
 def test_nary_derivatives_against_torch():
     rng = random.Random(11)

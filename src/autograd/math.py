@@ -508,10 +508,11 @@ def hypot(*coordinates: Value | _Real) -> Value | float:
     """math.hypot: the Euclidean norm of the coordinates, math's bits for any number
     of them.
 
-    Derivative: coordinate / hypot (nan where all are 0, as PyTorch's). With three
-    or more coordinates the graph is a spine of two-coordinate hypot steps, which
-    carries the derivative, under a node whose data is math.hypot of them all
-    (``_op`` 'hypot' on each).
+    Derivative: coordinate / hypot; where all are 0, nan for two coordinates (as
+    torch.hypot) and 0 for three or more (as torch.linalg.vector_norm). With three
+    or more coordinates the graph is a spine of sums of squares (``_op`` 'sumsq'),
+    which carries the derivative, under a node whose data is math.hypot of them all
+    (``_op`` 'hypot').
     """
     if not any(isinstance(c, Value) for c in coordinates):
         return _math.hypot(*coordinates)  # type: ignore[arg-type]

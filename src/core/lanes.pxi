@@ -750,6 +750,7 @@ cdef class Lanes:
     cdef Py_ssize_t n_lanes
     cdef bint ready                 # the last forward finished
     cdef bint busy
+    cdef long busy_process          # the process whose thread set busy (a fork's child has none)
     cdef int n_threads
 
     def __cinit__(self):
@@ -1007,6 +1008,13 @@ cdef class Lanes:
         first operand is the product else 2) pairs."""
         return [(k, self.fused[k]) for k in range(self.n_steps) if self.fused[k]]
 
+    cdef int check_idle(self) except -1:
+        """RuntimeError if another thread of this process is running these Lanes: its C
+        loops use the scratch that a new run would reallocate."""
+        if self.busy and self.busy_process == lanes_process_id():
+            raise RuntimeError("these Lanes are running in another thread")
+        return 0
+
     cdef object checked_inputs(self, values):
         """The per-lane inputs as C-contiguous float64 copies, all of one length B >= 1."""
         import numpy as np
@@ -1060,6 +1068,7 @@ cdef class Lanes:
         cdef double wanted = (jobs * per_job + n_blocks * self.n_shared_grads * 8.0
                               + n_lanes * (2.0 * self.n_inputs + self.n_outputs) * 8.0)
         cdef double* buf
+        self.check_idle()
         check_memory(wanted, n_lanes)
         if jobs > self.scratch_jobs:
             buf = <double*>malloc(<size_t>(jobs * per_job))
@@ -1102,6 +1111,7 @@ cdef class Lanes:
         >>> Lanes(x.relu(), inputs=[x]).forward([[-1.0, 2.0]])
         array([0., 2.])
         """
+        self.check_idle()        # before checked_inputs: its reserve() may free the scratch
         arrays, n_lanes = self.checked_inputs(values)
         return self.run(arrays, n_lanes, backward, True)
 
@@ -1127,6 +1137,7 @@ cdef class Lanes:
         >>> lanes.backward(), w.grad
         ((array([2., 2.]),), 3.0)
         """
+        self.check_idle()
         if not self.ready:
             raise RuntimeError("backward() needs a finished forward() first")
         self.run(self.input_values, self.n_lanes, True, False)
@@ -1176,8 +1187,7 @@ cdef class Lanes:
         """Run the lanes of `arrays` (inputs x B, this class's float64 copy)."""
         import numpy as np
         cdef Py_ssize_t k
-        if self.busy:
-            raise RuntimeError("these Lanes are running in another thread")
+        self.check_idle()
         self.reserve(n_lanes, self.jobs_for(n_lanes))
         # the outputs' lanes, then (backward) the inputs' grads: a row each
         results = np.empty((self.n_outputs + (self.n_inputs if backward else 0), n_lanes),
@@ -1248,6 +1258,7 @@ cdef class Lanes:
         if is_forward:
             self.ready = False
         self.busy = True
+        self.busy_process = lanes_process_id()
         try:
             if jobs > 1:
                 pool = lanes_take_pool(jobs - 1)

@@ -119,13 +119,13 @@ OP_PYTHON = {
     # the n-ary functions' nodes (autograd.math.hypot and fsum of three or more):
     # no method of their own
     OP_NORM_FIRST: ((), "self.data * self.data + other.data * other.data   # hypot's first two",
-                    "self.grad += (self.data + self.data) * out.grad\n"
-                    "other.grad += (other.data + other.data) * out.grad"),
+                    "self.grad += self.data * out.grad     # (as if the half of it: the root\n"
+                    "other.grad += other.data * out.grad   #  divides by hypot, not 2 hypot)"),
     OP_NORM_NEXT: ((), "self.data + other.data * other.data   # self: the squares so far",
-                   "self.grad += out.grad\nother.grad += (other.data + other.data) * out.grad"),
+                   "self.grad += out.grad\nother.grad += other.data * out.grad"),
     OP_NORM: ((), "math.hypot(*coordinates)   # of the spine below self, as math computes it",
               "r = out.data if out.data != 0 else 1.0   # all coordinates 0: derivative 0\n"
-              "self.grad += out.grad / (r + r)   # the root of the spine's sum of squares"),
+              "self.grad += out.grad / r   # d hypot / dx = x * (out.grad / hypot)"),
     OP_FSUM_FIRST: ((), "self.data + other.data   # fsum's first two terms",
                     "self.grad += out.grad\nother.grad += out.grad"),
     OP_FSUM_NEXT: ((), "self.data + other.data   # self: fsum's spine so far",
@@ -516,23 +516,26 @@ cdef int math_chain(uint8_t op, double a, double b, double out, double g,
         da[0] = (g * a) / out
         db[0] = (g * b) / out
         return TO_LHS | TO_RHS
+    # hypot's spine and root: d hypot / dx = x * (g / hypot), the spine's steps
+    # multiplying by x and the root dividing by hypot (as the derivative of half the
+    # sum of squares and of sqrt(2 S): no 2 * hypot to overflow)
     if op == OP_NORM_FIRST:
-        da[0] = (a + a) * g
-        db[0] = (b + b) * g
+        da[0] = a * g
+        db[0] = b * g
         return TO_LHS | TO_RHS
     if op == OP_NORM_NEXT:
         da[0] = g
-        db[0] = (b + b) * g
+        db[0] = b * g
         return TO_LHS | TO_RHS
     if op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
         da[0] = g
         db[0] = g
         return TO_LHS | TO_RHS
     if op == OP_NORM:
-        # d sqrt(S) / dS = 1 / (2 hypot); where every coordinate is 0, 1 / 2, so that
-        # their derivatives are 0 (PyTorch's vector_norm) and no 0 / 0 appears
+        # where every coordinate is 0, divided by 1: their derivatives are 0 (PyTorch's
+        # vector_norm) and no 0 / 0 appears
         r = out if out != 0.0 else 1.0
-        da[0] = g / (r + r)
+        da[0] = g / r
         return TO_LHS
     if op == OP_FSUM:
         da[0] = g
@@ -778,11 +781,9 @@ cdef int math_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_
             if op == OP_NORM_NEXT:
                 accumulate(adj, lhs, g, False, False)
             else:
-                t = emit(OP_ADD, lhs, lhs, 0)
-                accumulate(adj, lhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+                accumulate(adj, lhs, emit(OP_MUL, lhs, g, 0), False, True)
         if to_rhs:
-            t = emit(OP_ADD, rhs, rhs, 0)
-            accumulate(adj, rhs, emit(OP_MUL, t, g, TAKE_LHS), False, True)
+            accumulate(adj, rhs, emit(OP_MUL, rhs, g, 0), False, True)
     elif op == OP_NORM:
         if to_lhs:
             # r = out + (1 - step(out)): out, or 1 where out is 0 (op_chain's r, bit
@@ -790,7 +791,6 @@ cdef int math_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_
             t = emit(OP_STEP, i, 0, 0)
             t = emit(OP_SUB, one, t, TAKE_RHS)
             r = emit(OP_ADD, i, t, TAKE_RHS)
-            r = emit(OP_ADD, r, r, TAKE_LHS)
             accumulate(adj, lhs, emit(OP_DIV, g, r, TAKE_RHS), False, True)
     elif op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
         if to_lhs:
@@ -805,8 +805,11 @@ cdef int math_emit(uint8_t op, node_t i, node_t lhs, node_t rhs, node_t g, node_
             accumulate(adj, lhs, g, False, False)
         if to_rhs:
             if op == OP_FMOD:
-                t = emit(OP_DIV, lhs, rhs, 0)
-                t = emit(OP_TRUNC, t, 0, TAKE_LHS)
+                # C's trunc (op_chain's), -0.0 kept: OP_TRUNC's value is math's int,
+                # never -0.0; copysign gives the quotient's sign back
+                u = emit(OP_DIV, lhs, rhs, 0)
+                t = emit(OP_TRUNC, u, 0, 0)
+                t = emit(OP_COPYSIGN, t, u, TAKE_LHS | TAKE_RHS)
             else:
                 t = emit(OP_SUB, lhs, i, 0)
                 t = emit(OP_DIV, t, rhs, TAKE_LHS)
