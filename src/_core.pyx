@@ -55,7 +55,7 @@ from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_CheckExact
 from libc.math cimport exp as c_exp
 from libc.math cimport floor as c_floor
-from libc.math cimport isfinite, isinf, isnan
+from libc.math cimport NAN, isfinite, isinf, isnan
 from libc.math cimport log as c_log
 from libc.math cimport pow as c_pow
 from libc.math cimport tanh as c_tanh

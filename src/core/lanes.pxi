@@ -138,9 +138,9 @@ cdef inline Py_ssize_t lanes_block_size(Py_ssize_t cap, Py_ssize_t n_lanes) noex
 cdef struct LaneRun:
     # the tape (positions in the recorded order) and its shape
     Step* steps
-    const uint8_t* fused        # per step: PRODUCT_FIRST/SECOND if it is a product run with
-                                # the sum of the next step (that step is then skipped);
-                                # GATHER for an n-ary root (op_gathers)
+    const uint8_t* kind         # per step: 0, or PRODUCT_FIRST/SECOND for a product run with
+                                # the sum of the next step (that step is then skipped),
+                                # or GATHER for an n-ary root (op_gathers)
     const Py_ssize_t* gather_index  # an n-ary root step k's operand rows are
     const Py_ssize_t* gather_rows   # gather_rows[gather_index[k]:gather_index[k + 1]]
     Py_ssize_t n_steps
@@ -446,29 +446,29 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     s = 0
     while s < limit:
         st = &r.steps[s]
-        if r.fused[s] == GATHER:
+        if r.kind[s] == GATHER:
             if lanes_gather_forward(r, job, s, d, L, k0, n):
                 return                  # a lane raised here: recorded in the job
             s += 1
             continue
-        if r.fused[s]:                  # this product and the sum after it (never raise)
+        if r.kind[s]:                   # this product and the sum after it (never raise)
             nx = &r.steps[s + 1]
             lanes_product_sum_forward(d + nx.out * L,
-                                      d + (nx.rhs if r.fused[s] == PRODUCT_FIRST else nx.lhs) * L,
-                                      d + st.lhs * L, d + st.rhs * L, n, r.fused[s])
+                                      d + (nx.rhs if r.kind[s] == PRODUCT_FIRST else nx.lhs) * L,
+                                      d + st.lhs * L, d + st.rhs * L, n, r.kind[s])
             s += 2
             continue
         e = lanes_forward_rows(st.op, d + st.out * L, d + st.lhs * L, d + st.rhs * L, n)
-        s += 1
         if e and not st.ieee:
             for j in range(n):          # which lane: the first one that raises here
                 e1 = ERR_NONE
                 op_forward(st.op, d[st.lhs * L + j], d[st.rhs * L + j], &e1)
                 if e1:
-                    job.fail_step = s - 1
+                    job.fail_step = s
                     job.fail_lane = k0 + j
                     job.fail_err = e1
                     return
+        s += 1
     if job.fail_step < r.n_steps:       # an earlier block failed: nothing more matters
         return
     for i in range(r.n_outputs):
@@ -482,14 +482,14 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     s = r.n_steps - 1
     while s >= 0:
         st = &r.steps[s]
-        if s > 0 and (r.fused[s - 1] == PRODUCT_FIRST or r.fused[s - 1] == PRODUCT_SECOND):
-            # the sum of a fused pair: both steps' rules
+        if s > 0 and (r.kind[s - 1] == PRODUCT_FIRST or r.kind[s - 1] == PRODUCT_SECOND):
+            # the sum of a product-and-sum pair: both steps' rules
             pr = &r.steps[s - 1]
             lanes_product_sum_backward(
                 g + st.out * L,
-                g + (st.rhs if r.fused[s - 1] == PRODUCT_FIRST else st.lhs) * L,
+                g + (st.rhs if r.kind[s - 1] == PRODUCT_FIRST else st.lhs) * L,
                 d + pr.lhs * L, d + pr.rhs * L, g + pr.lhs * L, g + pr.rhs * L, n,
-                r.fused[s - 1])
+                r.kind[s - 1])
             s -= 2
             continue
         lanes_backward_rows(st.op, d + st.out * L, g + st.out * L, d + st.lhs * L,
@@ -728,7 +728,7 @@ cdef class Lanes:
 
     cdef Graph graph
     cdef Step* steps
-    cdef uint8_t* fused             # per step (and one more): see LaneRun.fused
+    cdef uint8_t* kind              # per step (and one more): see LaneRun.kind
     cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
     cdef Py_ssize_t* gather_rows
     cdef Py_ssize_t n_steps, n_rows, block_cap, root
@@ -755,7 +755,7 @@ cdef class Lanes:
 
     def __cinit__(self):
         self.steps = NULL
-        self.fused = NULL
+        self.kind = NULL
         self.gather_index = NULL
         self.gather_rows = NULL
         self.shared_rows = NULL
@@ -773,7 +773,7 @@ cdef class Lanes:
 
     def __dealloc__(self):
         free(self.steps)
-        free(self.fused)
+        free(self.kind)
         free(self.gather_index)
         free(self.gather_rows)
         free(self.shared_rows)
@@ -899,7 +899,7 @@ cdef class Lanes:
 
     cdef int find_gathers(self, Graph graph, node_t* pos) except -1:
         """The operand rows of each n-ary root (op_gathers), from its spine in the
-        arena (the graph's nodes are held); marks the steps GATHER in `fused`."""
+        arena (the graph's nodes are held); marks the steps GATHER in `kind`."""
         cdef Py_ssize_t k, total = 0, at = 0, count, q
         cdef node_t* nodes
         for k in range(self.n_steps):
@@ -926,12 +926,12 @@ cdef class Lanes:
 
     cdef int find_product_sums(self) except -1:
         """Mark each product whose only use is the sum of the very next step, and
-        that is no output: the two run as one step (LaneRun.fused)."""
+        that is no output: the two run as one step (LaneRun.kind)."""
         cdef Py_ssize_t k, t
         cdef Step* st
         cdef Step* nx
-        self.fused = <uint8_t*>calloc(self.n_steps + 1, 1)
-        if self.fused == NULL:
+        self.kind = <uint8_t*>calloc(self.n_steps + 1, 1)
+        if self.kind == NULL:
             raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
         uses = [0] * self.n_rows
         for k in range(self.n_steps):
@@ -944,15 +944,15 @@ cdef class Lanes:
                 uses[self.gather_rows[k]] += 1
         for k in range(self.n_steps):
             if op_gathers(self.steps[k].op):
-                self.fused[k] = GATHER
+                self.kind[k] = GATHER
         k = 0
         while k + 1 < self.n_steps:
             st = &self.steps[k]
             nx = &self.steps[k + 1]
             t = st.out
-            if (st.op == OP_MUL and nx.op == OP_ADD and uses[t] == 1 and not self.fused[k]
+            if (st.op == OP_MUL and nx.op == OP_ADD and uses[t] == 1 and not self.kind[k]
                     and (nx.lhs == t) != (nx.rhs == t)):
-                self.fused[k] = PRODUCT_FIRST if nx.lhs == t else PRODUCT_SECOND
+                self.kind[k] = PRODUCT_FIRST if nx.lhs == t else PRODUCT_SECOND
                 k += 2
             else:
                 k += 1
@@ -1006,7 +1006,8 @@ cdef class Lanes:
     def _fused(self):
         """The products run with the sum after them, for tests: (step, 1 if the sum's
         first operand is the product else 2) pairs."""
-        return [(k, self.fused[k]) for k in range(self.n_steps) if self.fused[k]]
+        return [(k, self.kind[k]) for k in range(self.n_steps)
+                if self.kind[k] == PRODUCT_FIRST or self.kind[k] == PRODUCT_SECOND]
 
     cdef int check_idle(self) except -1:
         """RuntimeError if another thread of this process is running these Lanes: its C
@@ -1231,7 +1232,7 @@ cdef class Lanes:
             for k in range(self.n_shared):
                 self.shared_vals[k] = node_data[self.shared_nodes[k]]
         r.steps = self.steps
-        r.fused = self.fused
+        r.kind = self.kind
         r.gather_index = self.gather_index
         r.gather_rows = self.gather_rows
         r.n_steps = self.n_steps

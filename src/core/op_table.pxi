@@ -332,7 +332,7 @@ cdef double math_forward(uint8_t op, double a, double b, int* err) noexcept nogi
     if op == OP_FSUM_FIRST or op == OP_FSUM_NEXT:
         return a + b
     if op == OP_NORM or op == OP_FSUM:
-        return a        # the spine's value: gather_forward computes math's (op_gathers)
+        return NAN      # never used: a root's value is gathered (op_gathers, gather_forward)
     if op == OP_FMOD:
         if isinf(b) and isfinite(a):          # CPython: fmod(x, +-inf) is x
             return a
