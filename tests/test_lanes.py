@@ -265,6 +265,18 @@ def test_error_lane_independent_of_threads(monkeypatch):
             lanes.forward([col])
         msgs.add(str(info.value))
     assert msgs == {"float division by zero (in lane 33 of 50)"}
+    # the same step fails in several blocks: the first lane, whichever thread took
+    # which block (threads take blocks as they come: repeated runs differ)
+    for k in (45, 12, 20):
+        col[k] = 0.0
+    msgs = set()
+    for threads in (1, 2, 3):
+        lanes = Lanes(root, [x], threads=threads)
+        for _ in range(30):
+            with pytest.raises(ZeroDivisionError) as info:
+                lanes.forward([col])
+            msgs.add(str(info.value))
+    assert msgs == {"float division by zero (in lane 12 of 50)"}
 
 
 def test_non_finite_inputs_as_scalar_replay():

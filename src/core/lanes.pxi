@@ -74,6 +74,30 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    /* The next unclaimed block: each thread takes blocks one at a time, so that a
+       thread that starts late or is preempted leaves its blocks to the others.
+       Only the count is shared (each block's results go to its own places), so
+       relaxed ordering suffices; the locks that end a run order the rest. */
+    #if defined(_MSC_VER) && defined(_WIN64)
+    #include <intrin.h>
+    static Py_ssize_t lanes_claim_block(Py_ssize_t *next) {
+        return (Py_ssize_t)_InterlockedExchangeAdd64((volatile __int64 *)next, 1);
+    }
+    #elif defined(_MSC_VER)
+    #include <intrin.h>
+    static Py_ssize_t lanes_claim_block(Py_ssize_t *next) {
+        return (Py_ssize_t)_InterlockedExchangeAdd((volatile long *)next, 1);
+    }
+    #else
+    static Py_ssize_t lanes_claim_block(Py_ssize_t *next) {
+        return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+    }
+    #endif
+    """
+    Py_ssize_t lanes_claim_block(Py_ssize_t* next) noexcept nogil
+
+cdef extern from *:
+    """
     /* the process that started a pool's threads: a fork's child has none of them */
     #ifdef _WIN32
     #include <process.h>
@@ -165,11 +189,15 @@ cdef struct LaneRun:
     double* partials            # n_shared_grads x n_blocks: each block's sum of a shared grad
     bint backward
     int stop                    # set by the main thread: workers stop between blocks
+    Py_ssize_t next_block       # the next block no thread has taken (lanes_claim_block)
 
 
 cdef struct LaneJob:
-    Py_ssize_t b0, b1           # blocks [b0, b1)
+    # One thread's part of a run. The blocks it takes come in increasing order, so
+    # its failure (the earliest step, then the first lane there) is that of its
+    # blocks; the run's is the least (step, lane) of its jobs' whatever the threads.
     double* scratch             # 2 x n_rows x block doubles: data, then grads
+    bint filled                 # the shared rows of the data scratch hold their values
     Py_ssize_t fail_step        # the earliest step at which a lane raised (n_steps: none)
     Py_ssize_t fail_lane
     int fail_err
@@ -435,7 +463,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     cdef Step* nx
     cdef Step* pr
     cdef int e, e1
-    if blk == job.b0:                   # no step writes a leaf's row: once per job
+    if not job.filled:                  # no step writes a leaf's row: once per job
+        job.filled = True
         for i in range(r.n_shared):
             row = d + r.shared_rows[i] * L
             v = r.shared_vals[i]
@@ -502,10 +531,12 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
 
 
 cdef void lanes_run_job(LaneRun* r, LaneJob* job) noexcept nogil:
-    """A worker thread's share: its blocks in order, until done or asked to stop."""
+    """A worker thread's part: the blocks it takes, until none is left or it is
+    asked to stop."""
     cdef Py_ssize_t blk
-    for blk in range(job.b0, job.b1):
-        if lanes_read_flag(&r.stop):
+    while not lanes_read_flag(&r.stop):
+        blk = lanes_claim_block(&r.next_block)
+        if blk >= r.n_blocks:
             return
         lanes_run_block(r, job, blk)
 
@@ -1264,9 +1295,9 @@ cdef class Lanes:
             if jobs > 1:
                 pool = lanes_take_pool(jobs - 1)
                 jobs = min(jobs, pool.n_workers + 1)    # the system may give fewer threads
+            r.next_block = 0
             for k in range(jobs):
-                job_arr[k].b0 = n_blocks * k // jobs
-                job_arr[k].b1 = n_blocks * (k + 1) // jobs
+                job_arr[k].filled = False
                 job_arr[k].scratch = self.scratch + k * 2 * self.n_rows * self.block_cap
                 job_arr[k].fail_step = self.n_steps
                 job_arr[k].fail_lane = 0
@@ -1279,7 +1310,10 @@ cdef class Lanes:
                     PyThread_release_lock(w.go)
                     started += 1
                 job = &job_arr[0]
-                for b in range(job.b0, job.b1):     # this thread's share, signals checked
+                while True:                         # this thread's part, signals checked
+                    b = lanes_claim_block(&r.next_block)
+                    if b >= n_blocks:
+                        break
                     with nogil:
                         lanes_run_block(&r, job, b)
                     PyErr_CheckSignals()
@@ -1302,7 +1336,9 @@ cdef class Lanes:
         job = NULL
         for k in range(jobs):
             if job_arr[k].fail_step < self.n_steps and (
-                    job == NULL or job_arr[k].fail_step < job.fail_step):
+                    job == NULL or job_arr[k].fail_step < job.fail_step
+                    or (job_arr[k].fail_step == job.fail_step
+                        and job_arr[k].fail_lane < job.fail_lane)):
                 job = &job_arr[k]
         if job != NULL:
             raise lanes_error(job.fail_err, self.steps[job.fail_step].op, job.fail_lane,
