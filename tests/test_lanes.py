@@ -424,6 +424,37 @@ def test_products_feeding_sums(threads):
     assert bits(w.grad) == bits(doc_sum(ref["shared"][0], lanes.block))
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_grads_rows_first_written_by_a_store(threads, monkeypatch):
+    """Lanes do not zero the grads before backward: each row's first writer stores
+    (0.0 + its share). Rows first written by a rule that feeds nothing (x ** 0: the row
+    must read 0.0, not the previous block's or run's grads), a square (one row, two
+    shares), a product's operand that the sum also reads, a shared leaf: many blocks,
+    repeated runs, every lane the scalar replay's bits."""
+    monkeypatch.setattr(core, "LANES_BLOCK_DOUBLES", 16)
+    x, y, w = Value(1.5), Value(-2.0), Value(0.75)
+    u = x * 3.0                         # x's last writer in backward
+    root = u + x ** 0                   # x's first writer: derivative 0 on every lane
+    root = root + (y * y + y) * w       # y: a square, then a sum's operand
+    acc = root + root * y               # a product reading the sum's other operand
+    root = acc * 0.5 + w ** 0 * y       # w's first writer also feeds nothing
+    inputs = [x, y]
+    rng = random.Random(threads)
+    columns = [[rng.uniform(-3, 3) for _ in range(45)] for _ in inputs]
+    columns[0][3], columns[1][4] = -0.0, 0.0
+    g = Graph(root)
+    lanes = Lanes(root, inputs, threads=threads)
+    assert lanes.block < 45            # several blocks
+    ref = scalar_lanes(g, root, inputs, [w], [], columns)
+    for _ in range(3):                  # a run's grads must not leak into the next
+        w.grad = 0.0
+        out = lanes.forward([np.array(c) for c in columns], backward=True)
+        assert_bits(out, ref["root"], "root")
+        for k, v in enumerate(inputs):
+            assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+        assert bits(w.grad) == bits(doc_sum(ref["shared"][0], lanes.block))
+
+
 def _mlp_lanes(threads, seed=3):
     """The demo's per-sample loss in lanes, and B = 300 points (several blocks)."""
     random.seed(seed)

@@ -61,12 +61,13 @@ cdef extern from *:
     static int __pyx_f_8autograd_5_core_lanes_forward_rows(uint8_t, double *, double const *,
         double const *, Py_ssize_t) LANES_LOOP;
     static void __pyx_f_8autograd_5_core_lanes_backward_rows(uint8_t, double const *,
-        double const *, double const *, double const *, double *, double *, Py_ssize_t)
+        double const *, double const *, double const *, double *, double *, Py_ssize_t, int)
         LANES_LOOP;
     static void __pyx_f_8autograd_5_core_lanes_product_sum_forward(double *, double const *,
         double const *, double const *, Py_ssize_t, int) LANES_LOOP;
     static void __pyx_f_8autograd_5_core_lanes_product_sum_backward(double const *, double *,
-        double const *, double const *, double *, double *, Py_ssize_t, int) LANES_LOOP;
+        double const *, double const *, double *, double *, Py_ssize_t, int, int, int)
+        LANES_LOOP;
     #endif
     """
     int lanes_read_flag(const int* p) noexcept nogil
@@ -165,6 +166,10 @@ cdef struct LaneRun:
     const uint8_t* kind         # per step: 0, or PRODUCT_FIRST/SECOND for a product run with
                                 # the sum of the next step (that step is then skipped),
                                 # or GATHER for an n-ary root (op_gathers)
+    const uint8_t* first        # per step: the operands (TO_LHS, TO_RHS) whose grad rows it
+                                # writes first in backward: it stores, the others add
+    const Py_ssize_t* zero_rows # grad rows no step writes (zeroed for each block)
+    Py_ssize_t n_zero_rows
     const Py_ssize_t* gather_index  # an n-ary root step k's operand rows are
     const Py_ssize_t* gather_rows   # gather_rows[gather_index[k]:gather_index[k + 1]]
     Py_ssize_t n_steps
@@ -257,22 +262,47 @@ cdef inline int lanes_chain_lane(uint8_t op, const double* o, const double* g,
 
 cdef inline void lanes_chain_direct(uint8_t op, const double* o, const double* g,
                                     const double* a, const double* b, double* ga, double* gb,
-                                    Py_ssize_t j) noexcept nogil:
+                                    Py_ssize_t j, int first) noexcept nogil:
     """Lane j of one step's chain rule added straight into the grads, as
-    op_backward_step does (first operand first)."""
+    op_backward_step does (first operand first). An operand in `first` (a
+    constant where this is inlined) has not been written yet: its grad is
+    0.0 + share, stored without reading the row (the same bits as adding to
+    a zeroed row). For ops whose rule feeds the same operands on every lane."""
     cdef double da = 0.0, db = 0.0
     cdef int to = op_chain(op, a[j], b[j], o[j], g[j], &da, &db)
     if to & TO_LHS:
-        ga[j] += da
+        ga[j] = (0.0 if first & TO_LHS else ga[j]) + da
     if to & TO_RHS:
-        gb[j] += db
+        gb[j] = (0.0 if first & TO_RHS else gb[j]) + db
+
+
+cdef inline void lanes_direct_rows(uint8_t op, const double* o, const double* g,
+                                   const double* a, const double* b, double* ga, double* gb,
+                                   Py_ssize_t n, int first) noexcept nogil:
+    """lanes_chain_direct over n lanes: one loop per case of `first`, each
+    with constants the compiler folds."""
+    cdef Py_ssize_t j
+    if first == 0:
+        for j in range(n):
+            lanes_chain_direct(op, o, g, a, b, ga, gb, j, 0)
+    elif first == TO_LHS:
+        for j in range(n):
+            lanes_chain_direct(op, o, g, a, b, ga, gb, j, TO_LHS)
+    elif first == TO_RHS:
+        for j in range(n):
+            lanes_chain_direct(op, o, g, a, b, ga, gb, j, TO_RHS)
+    else:
+        for j in range(n):
+            lanes_chain_direct(op, o, g, a, b, ga, gb, j, TO_LHS | TO_RHS)
 
 
 cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* g,
                                      const double* a, const double* b, double* ga, double* gb,
-                                     Py_ssize_t n) noexcept nogil:
+                                     Py_ssize_t n, int first) noexcept nogil:
     """One step's chain rule over n lanes, added to the operands' grads as
-    op_backward_step adds it: per lane, the first operand's share first.
+    op_backward_step adds it: per lane, the first operand's share first. The
+    grad rows of the operands in `first` are written here first: they are
+    stored (0.0 + share; 0.0 on a lane the rule does not feed), not read.
 
     The hot ops add straight into the grads (their op is a constant: the
     compiler vectorizes, with a run-time check for x * x, where ga and gb are
@@ -286,28 +316,22 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
     cdef int any_to = 0, all_to = TO_LHS | TO_RHS, t
     cdef Py_ssize_t j
     if op == OP_ADD:
-        for j in range(n):
-            lanes_chain_direct(OP_ADD, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_ADD, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_MUL:
-        for j in range(n):
-            lanes_chain_direct(OP_MUL, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_MUL, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_SUB:
-        for j in range(n):
-            lanes_chain_direct(OP_SUB, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_SUB, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_RELU:
-        for j in range(n):
-            lanes_chain_direct(OP_RELU, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_RELU, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_NEG:
-        for j in range(n):
-            lanes_chain_direct(OP_NEG, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_NEG, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_DIV:
-        for j in range(n):
-            lanes_chain_direct(OP_DIV, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_DIV, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_POW_CONST:
         for j in range(n):
@@ -315,20 +339,16 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
             any_to |= t
             all_to &= t
     elif op == OP_TANH:
-        for j in range(n):
-            lanes_chain_direct(OP_TANH, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_TANH, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_EXP:
-        for j in range(n):
-            lanes_chain_direct(OP_EXP, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_EXP, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_LOG:
-        for j in range(n):
-            lanes_chain_direct(OP_LOG, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_LOG, o, g, a, b, ga, gb, n, first)
         return
     elif op == OP_SIGMOID:
-        for j in range(n):
-            lanes_chain_direct(OP_SIGMOID, o, g, a, b, ga, gb, j)
+        lanes_direct_rows(OP_SIGMOID, o, g, a, b, ga, gb, n, first)
         return
     else:                       # every other op of the table, present and future
         for j in range(n):
@@ -337,17 +357,33 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
             all_to &= t
     if any_to == all_to:        # every lane feeds the same operands
         if all_to & TO_LHS:
-            for j in range(n):
-                ga[j] += da[j]
+            if first & TO_LHS:
+                for j in range(n):
+                    ga[j] = 0.0 + da[j]
+            else:
+                for j in range(n):
+                    ga[j] += da[j]
+        elif first & TO_LHS:
+            memset(ga, 0, n * sizeof(double))
         if all_to & TO_RHS:
-            for j in range(n):
-                gb[j] += db[j]
+            if first & TO_RHS:
+                for j in range(n):
+                    gb[j] = 0.0 + db[j]
+            else:
+                for j in range(n):
+                    gb[j] += db[j]
+        elif first & TO_RHS:
+            memset(gb, 0, n * sizeof(double))
     else:
         for j in range(n):
             if to[j] & TO_LHS:
-                ga[j] += da[j]
+                ga[j] = (0.0 if first & TO_LHS else ga[j]) + da[j]
+            elif first & TO_LHS:
+                ga[j] = 0.0
             if to[j] & TO_RHS:
-                gb[j] += db[j]
+                gb[j] = (0.0 if first & TO_RHS else gb[j]) + db[j]
+            elif first & TO_RHS:
+                gb[j] = 0.0
 
 
 # A product feeding only the sum after it (u = acc + w * x, as every neuron of an MLP
@@ -377,25 +413,39 @@ cdef inline void lanes_product_sum_forward(double* u, const double* acc, const d
 
 cdef inline void lanes_product_sum_backward(const double* gu, double* gacc, const double* w,
                                             const double* x, double* gw, double* gx,
-                                            Py_ssize_t n, int where) noexcept nogil:
+                                            Py_ssize_t n, int where, int first_acc,
+                                            int first_product) noexcept nogil:
     """The sum's chain rule, then the product's, as the two steps add them (the
     product's grad starts from 0.0, as its row would: 0.0 + g, not g). The
-    product's grads wait in a local buffer (it aliases nothing: the loops vectorize)."""
+    product's grads wait in a local buffer (it aliases nothing: the loops vectorize).
+    `first_acc`: the sum's other operand's row is written here first (stored);
+    `first_product`: the product's operands' rows so written (lanes_direct_rows)."""
     cdef double gp[LANES_MAX_BLOCK]
     cdef double da, db
     cdef Py_ssize_t j
     if where == PRODUCT_SECOND:
-        for j in range(n):
-            op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)   # reads no data
-            gacc[j] += da
-            gp[j] = 0.0 + db
+        if first_acc:
+            for j in range(n):
+                op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)   # reads no data
+                gacc[j] = 0.0 + da
+                gp[j] = 0.0 + db
+        else:
+            for j in range(n):
+                op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
+                gacc[j] += da
+                gp[j] = 0.0 + db
     else:
-        for j in range(n):
-            op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
-            gp[j] = 0.0 + da
-            gacc[j] += db
-    for j in range(n):
-        lanes_chain_direct(OP_MUL, gp, gp, w, x, gw, gx, j)
+        if first_acc:
+            for j in range(n):
+                op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
+                gp[j] = 0.0 + da
+                gacc[j] = 0.0 + db
+        else:
+            for j in range(n):
+                op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
+                gp[j] = 0.0 + da
+                gacc[j] += db
+    lanes_direct_rows(OP_MUL, gp, gp, w, x, gw, gx, n, first_product)
 
 
 cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nogil:
@@ -504,7 +554,9 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
         memcpy(r.output_vals[i] + k0, d + r.output_rows[i] * L, n * sizeof(double))
     if not r.backward:
         return
-    memset(g, 0, r.n_rows * L * sizeof(double))
+    # no memset of the grads: each row's first writer stores (LaneRun.first)
+    for i in range(r.n_zero_rows):
+        memset(g + r.zero_rows[i] * L, 0, n * sizeof(double))
     row = g + r.root * L
     for j in range(n):
         row[j] = 1.0
@@ -518,11 +570,11 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
                 g + st.out * L,
                 g + (st.rhs if r.kind[s - 1] == PRODUCT_FIRST else st.lhs) * L,
                 d + pr.lhs * L, d + pr.rhs * L, g + pr.lhs * L, g + pr.rhs * L, n,
-                r.kind[s - 1])
+                r.kind[s - 1], r.first[s], r.first[s - 1])
             s -= 2
             continue
         lanes_backward_rows(st.op, d + st.out * L, g + st.out * L, d + st.lhs * L,
-                            d + st.rhs * L, g + st.lhs * L, g + st.rhs * L, n)
+                            d + st.rhs * L, g + st.lhs * L, g + st.rhs * L, n, r.first[s])
         s -= 1
     for i in range(r.n_inputs):
         memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
@@ -760,6 +812,9 @@ cdef class Lanes:
     cdef Graph graph
     cdef Step* steps
     cdef uint8_t* kind              # per step (and one more): see LaneRun.kind
+    cdef uint8_t* first             # per step: see LaneRun.first
+    cdef Py_ssize_t* zero_rows      # see LaneRun.zero_rows
+    cdef Py_ssize_t n_zero_rows
     cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
     cdef Py_ssize_t* gather_rows
     cdef Py_ssize_t n_steps, n_rows, block_cap, root
@@ -787,6 +842,9 @@ cdef class Lanes:
     def __cinit__(self):
         self.steps = NULL
         self.kind = NULL
+        self.first = NULL
+        self.zero_rows = NULL
+        self.n_zero_rows = 0
         self.gather_index = NULL
         self.gather_rows = NULL
         self.shared_rows = NULL
@@ -805,6 +863,8 @@ cdef class Lanes:
     def __dealloc__(self):
         free(self.steps)
         free(self.kind)
+        free(self.first)
+        free(self.zero_rows)
         free(self.gather_index)
         free(self.gather_rows)
         free(self.shared_rows)
@@ -926,6 +986,7 @@ cdef class Lanes:
         self.block_cap = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
         self.block_cap -= self.block_cap % 8
         self.find_product_sums()
+        self.find_first_writes(graph)
         return 0
 
     cdef int find_gathers(self, Graph graph, node_t* pos) except -1:
@@ -953,6 +1014,54 @@ cdef class Lanes:
                 at += count
         self.gather_index[self.n_steps] = at
         free(nodes)
+        return 0
+
+    cdef int find_first_writes(self, Graph graph) except -1:
+        """Which step writes each grad row first in backward (LaneRun.first), in
+        the order the backward loop writes them: that write stores, so the grads
+        need no zeroing; the rows nothing writes are LaneRun.zero_rows."""
+        cdef Py_ssize_t s, acc, k
+        cdef Step* st
+        cdef Step* pr
+        self.first = <uint8_t*>calloc(self.n_steps + 1, 1)
+        if self.first == NULL:
+            raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
+        written = bytearray(self.n_rows)
+        written[self.root] = 1                  # the seed, 1.0
+        s = self.n_steps - 1
+        while s >= 0:
+            st = &self.steps[s]
+            if s > 0 and (self.kind[s - 1] == PRODUCT_FIRST
+                          or self.kind[s - 1] == PRODUCT_SECOND):
+                # the sum writes its other operand, then the product its two
+                pr = &self.steps[s - 1]
+                acc = st.rhs if self.kind[s - 1] == PRODUCT_FIRST else st.lhs
+                if not written[acc]:
+                    written[acc] = 1
+                    self.first[s] |= TO_RHS if self.kind[s - 1] == PRODUCT_FIRST else TO_LHS
+                if not written[pr.lhs]:
+                    written[pr.lhs] = 1
+                    self.first[s - 1] |= TO_LHS
+                if not written[pr.rhs]:
+                    written[pr.rhs] = 1
+                    self.first[s - 1] |= TO_RHS
+                s -= 2
+                continue
+            # the operands the step has (a unary op's rhs row is its lhs, never written)
+            if graph.steps[s].lhs and not written[st.lhs]:
+                written[st.lhs] = 1
+                self.first[s] |= TO_LHS
+            if graph.steps[s].rhs and not written[st.rhs]:
+                written[st.rhs] = 1
+                self.first[s] |= TO_RHS
+            s -= 1
+        rows = [k for k in range(self.n_rows) if not written[k]]
+        self.n_zero_rows = len(rows)
+        self.zero_rows = <Py_ssize_t*>malloc((self.n_zero_rows or 1) * sizeof(Py_ssize_t))
+        if self.zero_rows == NULL:
+            raise_no_memory("a Lanes tape", self.n_zero_rows, sizeof(Py_ssize_t))
+        for k in range(self.n_zero_rows):
+            self.zero_rows[k] = rows[k]
         return 0
 
     cdef int find_product_sums(self) except -1:
@@ -1264,6 +1373,9 @@ cdef class Lanes:
                 self.shared_vals[k] = node_data[self.shared_nodes[k]]
         r.steps = self.steps
         r.kind = self.kind
+        r.first = self.first
+        r.zero_rows = self.zero_rows
+        r.n_zero_rows = self.n_zero_rows
         r.gather_index = self.gather_index
         r.gather_rows = self.gather_rows
         r.n_steps = self.n_steps
