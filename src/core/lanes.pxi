@@ -144,6 +144,7 @@ cdef extern from *:
 # micrograd's demo (987 nodes per sample) a block is at most 128 lanes.
 LANES_BLOCK_DOUBLES = 131072
 cdef enum:
+    LANES_LINE = 128           # cache lines (two: processors fetch pairs) that threads share
     LANES_MAX_BLOCK = 1024     # the backward loop's local buffers hold a block
     LANES_SPLIT_BLOCKS = 8     # a small batch is still cut into up to 8 blocks (threads' work) ...
     LANES_SPLIT_LANES = 48     # ... of at least 48 lanes each (shorter loops cost more a lane)
@@ -161,6 +162,10 @@ cdef inline Py_ssize_t lanes_block_size(Py_ssize_t cap, Py_ssize_t n_lanes) noex
 
 
 cdef struct LaneRun:
+    # A run, as every thread reads it. The fields are read at every step by every
+    # thread; what threads write during the run is in lines of its own (a line
+    # written by one core and read by another goes back and forth between them).
+    char apart_front[LANES_LINE]
     # the tape (positions in the recorded order) and its shape
     Step* steps
     const uint8_t* kind         # per step: 0, or PRODUCT_FIRST/SECOND for a product run with
@@ -191,16 +196,22 @@ cdef struct LaneRun:
     Py_ssize_t* output_rows
     double** output_vals
     Py_ssize_t n_outputs
-    double* partials            # n_shared_grads x n_blocks: each block's sum of a shared grad
+    double* partials            # each block's sums of the shared grads: block blk's sum of
+    Py_ssize_t partials_stride  # shared grad i at [blk * partials_stride + i] (a block's sums
+                                # in lines of their own)
     bint backward
-    int stop                    # set by the main thread: workers stop between blocks
+    # written during the run
+    char apart_written[LANES_LINE]
     Py_ssize_t next_block       # the next block no thread has taken (lanes_claim_block)
+    int stop                    # set by the main thread: workers stop between blocks
+    char apart_back[LANES_LINE]
 
 
 cdef struct LaneJob:
     # One thread's part of a run. The blocks it takes come in increasing order, so
     # its failure (the earliest step, then the first lane there) is that of its
     # blocks; the run's is the least (step, lane) of its jobs' whatever the threads.
+    char apart[LANES_LINE]      # jobs side by side: each in lines of its own (LaneRun)
     double* scratch             # 2 x n_rows x block doubles: data, then grads
     bint filled                 # the shared rows of the data scratch hold their values
     Py_ssize_t fail_step        # the earliest step at which a lane raised (n_steps: none)
@@ -579,7 +590,7 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     for i in range(r.n_inputs):
         memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
     for i in range(r.n_shared_grads):
-        r.partials[i * r.n_blocks + blk] = lanes_block_sum(g + r.shared_rows[i] * L, n)
+        r.partials[blk * r.partials_stride + i] = lanes_block_sum(g + r.shared_rows[i] * L, n)
 
 
 cdef void lanes_run_job(LaneRun* r, LaneJob* job) noexcept nogil:
@@ -1195,6 +1206,11 @@ cdef class Lanes:
             copies[k] = arrays[k]
         return copies, n_lanes
 
+    cdef Py_ssize_t partials_stride(self):
+        """Doubles per block in LaneRun.partials: the shared grads, rounded up to lines."""
+        cdef Py_ssize_t per_line = LANES_LINE // sizeof(double)
+        return (self.n_shared_grads + per_line - 1) // per_line * per_line
+
     cdef Py_ssize_t jobs_for(self, Py_ssize_t n_lanes):
         """How many threads a run of n_lanes lanes uses: at most one per block."""
         cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
@@ -1206,7 +1222,7 @@ cdef class Lanes:
         cdef Py_ssize_t block = lanes_block_size(self.block_cap, n_lanes)
         cdef Py_ssize_t n_blocks = (n_lanes + block - 1) // block
         cdef double per_job = 2.0 * self.n_rows * self.block_cap * sizeof(double)
-        cdef double wanted = (jobs * per_job + n_blocks * self.n_shared_grads * 8.0
+        cdef double wanted = (jobs * per_job + n_blocks * self.partials_stride() * 8.0
                               + n_lanes * (2.0 * self.n_inputs + self.n_outputs) * 8.0)
         cdef double* buf
         self.check_idle()
@@ -1219,14 +1235,14 @@ cdef class Lanes:
             free(self.scratch)
             self.scratch = buf
             self.scratch_jobs = jobs
-        if n_blocks * self.n_shared_grads > self.partials_cap:
-            buf = <double*>malloc(<size_t>(n_blocks * self.n_shared_grads * sizeof(double)))
+        if n_blocks * self.partials_stride() > self.partials_cap:
+            buf = <double*>malloc(<size_t>(n_blocks * self.partials_stride() * sizeof(double)))
             if buf == NULL:
                 raise MemoryError(f"Lanes: cannot allocate "
-                                  f"{n_blocks * self.n_shared_grads * 8} bytes of block sums")
+                                  f"{n_blocks * self.partials_stride() * 8} bytes of block sums")
             free(self.partials)
             self.partials = buf
-            self.partials_cap = n_blocks * self.n_shared_grads
+            self.partials_cap = n_blocks * self.partials_stride()
         return 0
 
     def forward(self, values, *, backward=False):
@@ -1397,6 +1413,7 @@ cdef class Lanes:
         r.output_vals = ptrs + self.n_inputs
         r.n_outputs = self.n_outputs
         r.partials = self.partials
+        r.partials_stride = self.partials_stride()
         r.backward = backward
         r.stop = 0
         if is_forward:
@@ -1463,9 +1480,9 @@ cdef class Lanes:
             self.ready = True
         if backward:
             for k in range(self.n_shared_grads):
-                total = self.partials[k * n_blocks]
+                total = self.partials[k]
                 for b in range(1, n_blocks):
-                    total += self.partials[k * n_blocks + b]
+                    total += self.partials[b * r.partials_stride + k]
                 node_grad[self.shared_nodes[k]] += total
             self.input_grads = tuple(results[self.n_outputs:])
         return results[0].copy() if is_forward else None
