@@ -455,6 +455,60 @@ def test_grads_rows_first_written_by_a_store(threads, monkeypatch):
         assert bits(w.grad) == bits(doc_sum(ref["shared"][0], lanes.block))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n_lanes", [1, 6, 7, 45])
+def test_products_of_a_weight_read_nowhere_else(threads, n_lanes, monkeypatch):
+    """A product-and-sum whose product reads a shared leaf that nothing else reads (a
+    neuron's weight) runs with the leaf as one number, its grad summed in the loop: the
+    leaf on either side of the product, the product on either side of the sum, the
+    other operand read once or by other steps too (its grad row first written there or
+    not), lane counts off multiples of 4, signed zeros and non-finite lanes, several
+    blocks. Lanes equal the scalar replay bit for bit; each leaf's .grad is the sum of
+    the per-lane grads in the documented order."""
+    monkeypatch.setattr(core, "LANES_BLOCK_DOUBLES", 16 * 30)
+    x, y = Value(0.5), Value(-2.0)
+    w = [Value(v) for v in (0.75, -1.25, 3.0, -0.0, 2.0, 0.5)]
+    shared_twice = Value(1.5)           # read by two products: a row, not folded
+    acc = x + y
+    acc = acc + w[0] * x                # leaf first, product second in the sum
+    acc = y * w[1] + acc                # leaf second, product first
+    acc = acc + acc * w[2]              # the product's other operand is the sum's
+    acc = w[3] * y + acc
+    t = x * x                           # a row read only by the next product
+    acc = acc + w[4] * t
+    acc = acc + shared_twice * x
+    acc = shared_twice * y + acc
+    acc = (acc.tanh() * w[5] + x).relu() + acc * 0.5
+    root = acc
+    inputs, shared = [x, y], w + [shared_twice]
+    g = Graph(root)
+    lanes = Lanes(root, inputs, threads=threads)
+    # (which products run with their sum follows the recorded order: not all of them)
+    steps, _, _, _, shared_rows = lanes._tape()
+    folded_rows = {shared_rows[i] for _, i, _ in lanes._folded()}
+    where = dict(lanes._fused())
+    assert len(folded_rows) >= 4 and {side for _, _, side in lanes._folded()} == {0, 1}
+    assert {where[k] for k, _, _ in lanes._folded()} == {1, 2}
+    read_twice = [row for row in shared_rows
+                  if sum((st[1] == row) + (st[2] == row) for st in steps) > 1]
+    assert read_twice and not folded_rows & set(read_twice)
+    rng = random.Random(n_lanes)
+    columns = [[rng.uniform(-3, 3) for _ in range(n_lanes)] for _ in inputs]
+    specials = [(-0.0, 0.0), (math.inf, 1.0), (math.nan, 2.0), (1e300, 1e300), (0.0, -0.0)]
+    if n_lanes > 40:                    # (in small batches: finite sums, their order seen)
+        for k, (a, b) in enumerate(specials):
+            columns[0][3 * k], columns[1][3 * k] = a, b
+    ref = scalar_lanes(g, root, inputs, shared, [], columns)
+    for v in shared:
+        v.grad = 0.0
+    out = lanes.forward([np.array(c) for c in columns], backward=True)
+    assert_bits(out, ref["root"], "root")
+    for k, v in enumerate(inputs):
+        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+    for k, v in enumerate(shared):
+        assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
+
+
 def _mlp_lanes(threads, seed=3):
     """The demo's per-sample loss in lanes, and B = 300 points (several blocks)."""
     random.seed(seed)

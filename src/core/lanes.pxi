@@ -68,6 +68,11 @@ cdef extern from *:
     static void __pyx_f_8autograd_5_core_lanes_product_sum_backward(double const *, double *,
         double const *, double const *, double *, double *, Py_ssize_t, int, int, int)
         LANES_LOOP;
+    static void __pyx_f_8autograd_5_core_lanes_product_sum_forward_fold(double *,
+        double const *, double, double const *, Py_ssize_t, int, int) LANES_LOOP;
+    static double __pyx_f_8autograd_5_core_lanes_product_sum_backward_fold(double const *,
+        double *, double, double const *, double *, Py_ssize_t, int, int, int, int)
+        LANES_LOOP;
     #endif
     """
     int lanes_read_flag(const int* p) noexcept nogil
@@ -185,6 +190,14 @@ cdef struct LaneRun:
     Py_ssize_t n_lanes          # B
     Py_ssize_t root
     # leaves: shared rows get one value for every lane; input rows their lanes' values
+    const Py_ssize_t* folds     # per step (NULL: none): -1, or for a product-and-sum whose
+                                # product reads a shared leaf read nowhere else, 2 * i + side:
+                                # shared leaf i (side 0: the product's first operand, 1: its
+                                # second) is read as one number, its grad summed in the loop
+    const Py_ssize_t* fill_index    # the shared leaves whose rows hold their value (not folded)
+    Py_ssize_t n_fill
+    const Py_ssize_t* sum_index     # the shared leaves whose grads are summed from rows
+    Py_ssize_t n_sum
     Py_ssize_t* shared_rows
     double* shared_vals
     Py_ssize_t n_shared
@@ -432,6 +445,14 @@ cdef inline void lanes_product_sum_backward(const double* gu, double* gacc, cons
     `first_acc`: the sum's other operand's row is written here first (stored);
     `first_product`: the product's operands' rows so written (lanes_direct_rows)."""
     cdef double gp[LANES_MAX_BLOCK]
+    lanes_sum_rule(gu, gacc, gp, n, where, first_acc)
+    lanes_direct_rows(OP_MUL, gp, gp, w, x, gw, gx, n, first_product)
+
+
+cdef inline void lanes_sum_rule(const double* gu, double* gacc, double* gp, Py_ssize_t n,
+                                int where, int first_acc) noexcept nogil:
+    """A product-and-sum's sum rule: into the sum's other operand's grads, and the
+    product's grads (from 0.0) into gp."""
     cdef double da, db
     cdef Py_ssize_t j
     if where == PRODUCT_SECOND:
@@ -456,7 +477,85 @@ cdef inline void lanes_product_sum_backward(const double* gu, double* gacc, cons
                 op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)
                 gp[j] = 0.0 + da
                 gacc[j] += db
-    lanes_direct_rows(OP_MUL, gp, gp, w, x, gw, gx, n, first_product)
+
+
+# A product-and-sum whose product reads a shared leaf w (a weight) that nothing else
+# reads: w is one number for every lane, not a row of copies, and its grad, which only
+# this step writes (0.0 + share on each lane), is summed over the block's lanes in the
+# loop that computes it, in lanes_block_sum's order (partial sums of the lanes j = r
+# (mod 4)), instead of being stored to a row and read back. The same operations in the
+# same order as the two steps with w's row: the same bits.
+
+cdef inline void lanes_product_sum_forward_fold(double* u, const double* acc, double w,
+                                                const double* x, Py_ssize_t n, int where,
+                                                int side) noexcept nogil:
+    """lanes_product_sum_forward with w one number: w * x[j] (side 0) or x[j] * w (1)."""
+    cdef Py_ssize_t j
+    cdef int e = ERR_NONE
+    if where == PRODUCT_SECOND:
+        if side == 0:
+            for j in range(n):
+                u[j] = op_forward(OP_ADD, acc[j], op_forward(OP_MUL, w, x[j], &e), &e)
+        else:
+            for j in range(n):
+                u[j] = op_forward(OP_ADD, acc[j], op_forward(OP_MUL, x[j], w, &e), &e)
+    else:
+        if side == 0:
+            for j in range(n):
+                u[j] = op_forward(OP_ADD, op_forward(OP_MUL, w, x[j], &e), acc[j], &e)
+        else:
+            for j in range(n):
+                u[j] = op_forward(OP_ADD, op_forward(OP_MUL, x[j], w, &e), acc[j], &e)
+
+
+cdef inline double lanes_fold_lane(double w, const double* x, const double* gp, double* gx,
+                                   Py_ssize_t j, int side, int first_x) noexcept nogil:
+    """Lane j of the product's rule: x's share into its grad row; w's share (0.0 +
+    share, as its row would hold) returned."""
+    cdef double da = 0.0, db = 0.0
+    if side == 0:
+        op_chain(OP_MUL, w, x[j], 0.0, gp[j], &da, &db)
+        gx[j] = (0.0 if first_x else gx[j]) + db
+        return 0.0 + da
+    op_chain(OP_MUL, x[j], w, 0.0, gp[j], &da, &db)
+    gx[j] = (0.0 if first_x else gx[j]) + da
+    return 0.0 + db
+
+
+cdef inline double lanes_fold_rows(double w, const double* x, const double* gp, double* gx,
+                                   Py_ssize_t n, int side, int first_x) noexcept nogil:
+    """The product's rule over the block; returns the block's sum of w's shares."""
+    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
+    cdef Py_ssize_t j, m = n - n % 4
+    for j in range(0, m, 4):
+        p0 += lanes_fold_lane(w, x, gp, gx, j, side, first_x)
+        p1 += lanes_fold_lane(w, x, gp, gx, j + 1, side, first_x)
+        p2 += lanes_fold_lane(w, x, gp, gx, j + 2, side, first_x)
+        p3 += lanes_fold_lane(w, x, gp, gx, j + 3, side, first_x)
+    if m < n:
+        p0 += lanes_fold_lane(w, x, gp, gx, m, side, first_x)
+    if m + 1 < n:
+        p1 += lanes_fold_lane(w, x, gp, gx, m + 1, side, first_x)
+    if m + 2 < n:
+        p2 += lanes_fold_lane(w, x, gp, gx, m + 2, side, first_x)
+    return (p0 + p1) + (p2 + p3)
+
+
+cdef inline double lanes_product_sum_backward_fold(const double* gu, double* gacc, double w,
+                                                   const double* x, double* gx, Py_ssize_t n,
+                                                   int where, int side, int first_acc,
+                                                   int first_x) noexcept nogil:
+    """lanes_product_sum_backward with w one number; returns the block's sum of w's
+    grads (lanes_block_sum of the row it would have had)."""
+    cdef double gp[LANES_MAX_BLOCK]
+    lanes_sum_rule(gu, gacc, gp, n, where, first_acc)
+    if side == 0:
+        if first_x:
+            return lanes_fold_rows(w, x, gp, gx, n, 0, 1)
+        return lanes_fold_rows(w, x, gp, gx, n, 0, 0)
+    if first_x:
+        return lanes_fold_rows(w, x, gp, gx, n, 1, 1)
+    return lanes_fold_rows(w, x, gp, gx, n, 1, 0)
 
 
 cdef inline double lanes_block_sum(const double* row, Py_ssize_t n) noexcept nogil:
@@ -515,7 +614,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     forward error is recorded in the job if it is earlier (by step) than the
     job's current one."""
     cdef Py_ssize_t L = r.stride, k0 = blk * r.block, n = min(r.block, r.n_lanes - k0)
-    cdef Py_ssize_t i, j, s, limit = job.fail_step
+    cdef Py_ssize_t i, j, k, s, acc, limit = job.fail_step
+    cdef int side
     cdef double* d = job.scratch
     cdef double* g = job.scratch + r.n_rows * L
     cdef double* row
@@ -526,7 +626,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     cdef int e, e1
     if not job.filled:                  # no step writes a leaf's row: once per job
         job.filled = True
-        for i in range(r.n_shared):
+        for k in range(r.n_fill):
+            i = r.fill_index[k]
             row = d + r.shared_rows[i] * L
             v = r.shared_vals[i]
             for j in range(r.block):
@@ -543,9 +644,16 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
             continue
         if r.kind[s]:                   # this product and the sum after it (never raise)
             nx = &r.steps[s + 1]
-            lanes_product_sum_forward(d + nx.out * L,
-                                      d + (nx.rhs if r.kind[s] == PRODUCT_FIRST else nx.lhs) * L,
-                                      d + st.lhs * L, d + st.rhs * L, n, r.kind[s])
+            acc = nx.rhs if r.kind[s] == PRODUCT_FIRST else nx.lhs
+            if r.folds != NULL and r.folds[s] >= 0:
+                side = r.folds[s] & 1
+                lanes_product_sum_forward_fold(d + nx.out * L, d + acc * L,
+                                               r.shared_vals[r.folds[s] >> 1],
+                                               d + (st.rhs if side == 0 else st.lhs) * L, n,
+                                               r.kind[s], side)
+            else:
+                lanes_product_sum_forward(d + nx.out * L, d + acc * L, d + st.lhs * L,
+                                          d + st.rhs * L, n, r.kind[s])
             s += 2
             continue
         e = lanes_forward_rows(st.op, d + st.out * L, d + st.lhs * L, d + st.rhs * L, n)
@@ -577,11 +685,20 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
         if s > 0 and (r.kind[s - 1] == PRODUCT_FIRST or r.kind[s - 1] == PRODUCT_SECOND):
             # the sum of a product-and-sum pair: both steps' rules
             pr = &r.steps[s - 1]
-            lanes_product_sum_backward(
-                g + st.out * L,
-                g + (st.rhs if r.kind[s - 1] == PRODUCT_FIRST else st.lhs) * L,
-                d + pr.lhs * L, d + pr.rhs * L, g + pr.lhs * L, g + pr.rhs * L, n,
-                r.kind[s - 1], r.first[s], r.first[s - 1])
+            acc = st.rhs if r.kind[s - 1] == PRODUCT_FIRST else st.lhs
+            if r.folds != NULL and r.folds[s - 1] >= 0:
+                side = r.folds[s - 1] & 1
+                i = r.folds[s - 1] >> 1
+                k = pr.rhs if side == 0 else pr.lhs       # the product's other operand
+                r.partials[blk * r.partials_stride + i] = lanes_product_sum_backward_fold(
+                    g + st.out * L, g + acc * L, r.shared_vals[i], d + k * L, g + k * L, n,
+                    r.kind[s - 1], side, r.first[s],
+                    r.first[s - 1] & (TO_RHS if side == 0 else TO_LHS))
+            else:
+                lanes_product_sum_backward(
+                    g + st.out * L, g + acc * L, d + pr.lhs * L, d + pr.rhs * L,
+                    g + pr.lhs * L, g + pr.rhs * L, n, r.kind[s - 1], r.first[s],
+                    r.first[s - 1])
             s -= 2
             continue
         lanes_backward_rows(st.op, d + st.out * L, g + st.out * L, d + st.lhs * L,
@@ -589,7 +706,8 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
         s -= 1
     for i in range(r.n_inputs):
         memcpy(r.input_grads[i] + k0, g + r.input_rows[i] * L, n * sizeof(double))
-    for i in range(r.n_shared_grads):
+    for k in range(r.n_sum):
+        i = r.sum_index[k]
         r.partials[blk * r.partials_stride + i] = lanes_block_sum(g + r.shared_rows[i] * L, n)
 
 
@@ -824,6 +942,10 @@ cdef class Lanes:
     cdef Step* steps
     cdef uint8_t* kind              # per step (and one more): see LaneRun.kind
     cdef uint8_t* first             # per step: see LaneRun.first
+    cdef Py_ssize_t* folds          # see LaneRun.folds (NULL: none)
+    cdef Py_ssize_t* fill_index     # see LaneRun.fill_index
+    cdef Py_ssize_t* sum_index      # see LaneRun.sum_index
+    cdef Py_ssize_t n_fill, n_sum
     cdef Py_ssize_t* zero_rows      # see LaneRun.zero_rows
     cdef Py_ssize_t n_zero_rows
     cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
@@ -854,6 +976,11 @@ cdef class Lanes:
         self.steps = NULL
         self.kind = NULL
         self.first = NULL
+        self.folds = NULL
+        self.fill_index = NULL
+        self.sum_index = NULL
+        self.n_fill = 0
+        self.n_sum = 0
         self.zero_rows = NULL
         self.n_zero_rows = 0
         self.gather_index = NULL
@@ -875,6 +1002,9 @@ cdef class Lanes:
         free(self.steps)
         free(self.kind)
         free(self.first)
+        free(self.folds)
+        free(self.fill_index)
+        free(self.sum_index)
         free(self.zero_rows)
         free(self.gather_index)
         free(self.gather_rows)
@@ -997,7 +1127,56 @@ cdef class Lanes:
         self.block_cap = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
         self.block_cap -= self.block_cap % 8
         self.find_product_sums()
+        self.find_folds()
         self.find_first_writes(graph)
+        return 0
+
+    cdef int find_folds(self) except -1:
+        """The product-and-sum steps whose product reads a shared leaf that nothing
+        else reads (LaneRun.folds), and the shared leaves' lists of rows to fill
+        and grads to sum from rows."""
+        cdef Py_ssize_t k, i, side, row
+        cdef Step* st
+        uses = [0] * self.n_rows
+        for k in range(self.n_steps):
+            uses[self.steps[k].lhs] += 1
+            uses[self.steps[k].rhs] += 1
+        for k in range(self.n_outputs):
+            uses[self.output_rows[k]] += 1
+        if self.gather_index != NULL:
+            for k in range(self.gather_index[self.n_steps]):
+                uses[self.gather_rows[k]] += 1
+        shared_grad = {self.shared_rows[i]: i for i in range(self.n_shared_grads)}
+        folded = set()
+        folds = {}
+        for k in range(self.n_steps):
+            if self.kind[k] != PRODUCT_FIRST and self.kind[k] != PRODUCT_SECOND:
+                continue
+            st = &self.steps[k]
+            for side in (0, 1):
+                row = st.lhs if side == 0 else st.rhs
+                if row in shared_grad and uses[row] == 1:
+                    folds[k] = 2 * shared_grad[row] + side
+                    folded.add(shared_grad[row])
+                    break
+        if folds:
+            self.folds = <Py_ssize_t*>malloc((self.n_steps + 1) * sizeof(Py_ssize_t))
+            if self.folds == NULL:
+                raise_no_memory("a Lanes tape", self.n_steps + 1, sizeof(Py_ssize_t))
+            for k in range(self.n_steps + 1):
+                self.folds[k] = folds.get(k, -1)
+        fill = [i for i in range(self.n_shared) if i not in folded]
+        summed = [i for i in range(self.n_shared_grads) if i not in folded]
+        self.fill_index = <Py_ssize_t*>malloc((len(fill) or 1) * sizeof(Py_ssize_t))
+        self.sum_index = <Py_ssize_t*>malloc((len(summed) or 1) * sizeof(Py_ssize_t))
+        if self.fill_index == NULL or self.sum_index == NULL:
+            raise_no_memory("a Lanes tape", self.n_shared, sizeof(Py_ssize_t))
+        self.n_fill = len(fill)
+        self.n_sum = len(summed)
+        for k in range(self.n_fill):
+            self.fill_index[k] = fill[k]
+        for k in range(self.n_sum):
+            self.sum_index[k] = summed[k]
         return 0
 
     cdef int find_gathers(self, Graph graph, node_t* pos) except -1:
@@ -1153,6 +1332,14 @@ cdef class Lanes:
         return (steps, self.n_rows, self.root,
                 [self.input_rows[k] for k in range(self.n_inputs)],
                 [self.shared_rows[k] for k in range(self.n_shared)])
+
+    def _folded(self):
+        """The product-and-sum steps that read a shared leaf as one number, for tests:
+        (step, shared leaf's position in the shared rows, side) triples."""
+        if self.folds == NULL:
+            return []
+        return [(k, self.folds[k] >> 1, self.folds[k] & 1) for k in range(self.n_steps)
+                if self.folds[k] >= 0]
 
     def _fused(self):
         """The products run with the sum after them, for tests: (step, 1 if the sum's
@@ -1390,6 +1577,11 @@ cdef class Lanes:
         r.steps = self.steps
         r.kind = self.kind
         r.first = self.first
+        r.folds = self.folds
+        r.fill_index = self.fill_index
+        r.n_fill = self.n_fill
+        r.sum_index = self.sum_index
+        r.n_sum = self.n_sum
         r.zero_rows = self.zero_rows
         r.n_zero_rows = self.n_zero_rows
         r.gather_index = self.gather_index
