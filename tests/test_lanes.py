@@ -702,6 +702,29 @@ def test_demo_batched_losses_equal_eager():
         lr = learning_rate(k, 100)
         (le, ae), (lb, ab) = eager.step(lr), batched.step(lr)
         assert math.isclose(le, lb, rel_tol=1e-12, abs_tol=1e-12), (k, le, lb)
+        if k == 0:                      # same parameters: the same sum, the same bits
+            assert bits(le) == bits(lb)
         assert ae == ab
     for p, q in zip(eager.model.parameters(), batched.model.parameters()):
         assert math.isclose(p.data, q.data, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_sum_over_lanes_is_micrograds_sum():
+    """Lanes.sum adds a node's lanes as micrograd's sum(losses) of Values does (left to
+    right from 0), on every Python: against that very loop."""
+    rng = random.Random(5)
+    specials = [0.0, -0.0, 1e308, -1e308, 1e-320, math.inf, -math.inf, math.nan]
+    x = Value(1.0)
+    y = x * 1.0
+    lanes = Lanes(y + 0.0, [x], outputs=[y])
+    for trial in range(2000):
+        n = rng.randint(1, 12)
+        pool = specials if trial % 3 == 0 else [rng.uniform(-1, 1) * 10.0 ** rng.randint(-20, 20)
+                                                 for _ in range(4)] + [-0.0, 0.0]
+        values = [rng.choice(pool) for _ in range(n)]
+        total = 0                       # micrograd: sum(losses) starts from the int 0
+        for v in values:
+            total = Value(v) + total if isinstance(total, int) else total + Value(v)
+        lanes.forward([values])
+        assert bits(lanes.sum(x)) == bits(total.data), values
+        assert bits(lanes.sum(y)) == bits(total.data), values

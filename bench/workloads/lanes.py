@@ -152,6 +152,7 @@ class OursLanes:
         from autograd.nn import MLP
         random.seed(E.SEED)
         self.trainer = BatchTrainer(MLP(2, [16, 16, 1]), X.tolist(), y.tolist(), threads=threads)
+        self.n = len(y)
         self.nodes = len(self.trainer.lanes)
         self.k = 0
         del Value
@@ -164,8 +165,7 @@ class OursLanes:
         t.lanes.forward(t.values, backward=True)
         t.reg_graph.forward()
         t.reg_graph.backward()
-        hinges = t.lanes.data(t.hinge).tolist()
-        loss = sum(hinges) * (1.0 / len(hinges)) + t.reg_loss.data      # micrograd's sum
+        loss = t.lanes.sum(t.hinge) * (1.0 / self.n) + t.reg_loss.data  # micrograd's sum
         t.params.sgd_step(E.lr_of(self.k))
         self.k += 1
         return loss

@@ -199,8 +199,7 @@ class BatchTrainer:
         self.reg_graph.forward()
         if backward:
             self.reg_graph.backward()
-        hinges = self.lanes.data(self.hinge).tolist()
-        total = sum(hinges) * (1.0 / len(hinges)) + self.reg_loss.data    # micrograd's sum
+        total = self.lanes.sum(self.hinge) * (1.0 / len(self.y)) + self.reg_loss.data
         return total, self.lanes.data(self.score)
 
     def evaluate(self):
