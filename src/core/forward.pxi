@@ -289,6 +289,10 @@ cdef class ForwardJacobian:
                     next_seed[j] = first_seed[q]
                     first_seed[q] = <int32_t>(j + 1)
             for p in range(n):
+                if (p & 16383) == 16383:
+                    # Ctrl-C stops a long sweep. A signal handler may run Python: the
+                    # graph holds its nodes, and node_data is read anew after it
+                    PyErr_CheckSignals()
                 st = &self.steps[p]
                 row = &tangents[p * L]
                 lo = L
