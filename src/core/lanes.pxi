@@ -80,6 +80,15 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    /* the first address at or after p at the start of a line of `line` bytes (a power of 2) */
+    static void *lanes_line_after(char *p, size_t line) {
+        return (void *)(((uintptr_t)p + line - 1) & ~(uintptr_t)(line - 1));
+    }
+    """
+    void* lanes_line_after(char* p, size_t line) noexcept nogil
+
+cdef extern from *:
+    """
     /* The next unclaimed block: each thread takes blocks one at a time, so that a
        thread that starts late or is preempted leaves its blocks to the others.
        Only the count is shared (each block's results go to its own places), so
@@ -960,7 +969,8 @@ cdef class Lanes:
     cdef double* shared_vals
     cdef double* scratch            # threads x 2 x n_rows x block_cap
     cdef Py_ssize_t scratch_jobs
-    cdef double* partials
+    cdef double* partials           # in partials_memory, at a line's start
+    cdef double* partials_memory
     cdef Py_ssize_t partials_cap
     cdef object input_values        # the last forward's per-lane inputs (float64 copies, a row each)
     cdef object output_values       # the last forward's outputs' lanes (a row each)
@@ -992,6 +1002,7 @@ cdef class Lanes:
         self.shared_vals = NULL
         self.scratch = NULL
         self.partials = NULL
+        self.partials_memory = NULL
         self.scratch_jobs = 0
         self.partials_cap = 0
         self.n_lanes = 0
@@ -1014,7 +1025,7 @@ cdef class Lanes:
         free(self.output_rows)
         free(self.shared_vals)
         free(self.scratch)
-        free(self.partials)
+        free(self.partials_memory)
 
     def __init__(self, Value root not None, inputs, outputs=(), threads=None):
         if self.graph is not None:
@@ -1423,12 +1434,16 @@ cdef class Lanes:
             self.scratch = buf
             self.scratch_jobs = jobs
         if n_blocks * self.partials_stride() > self.partials_cap:
-            buf = <double*>malloc(<size_t>(n_blocks * self.partials_stride() * sizeof(double)))
+            # threads write it during a run: in lines of its own (LaneRun), from a
+            # line's start, so that each block's sums are in lines of their own too
+            buf = <double*>malloc(<size_t>(n_blocks * self.partials_stride() * sizeof(double)
+                                           + 3 * LANES_LINE))
             if buf == NULL:
                 raise MemoryError(f"Lanes: cannot allocate "
                                   f"{n_blocks * self.partials_stride() * 8} bytes of block sums")
-            free(self.partials)
-            self.partials = buf
+            free(self.partials_memory)
+            self.partials_memory = buf
+            self.partials = <double*>lanes_line_after(<char*>buf + LANES_LINE, LANES_LINE)
             self.partials_cap = n_blocks * self.partials_stride()
         return 0
 
