@@ -1236,6 +1236,7 @@ cdef class Lanes:
                           or self.kind[s - 1] == PRODUCT_SECOND):
                 # the sum writes its other operand, then the product its two
                 pr = &self.steps[s - 1]
+                written[pr.out] = 1             # the product's row: a register, never read
                 acc = st.rhs if self.kind[s - 1] == PRODUCT_FIRST else st.lhs
                 if not written[acc]:
                     written[acc] = 1
@@ -1256,7 +1257,7 @@ cdef class Lanes:
                 written[st.rhs] = 1
                 self.first[s] |= TO_RHS
             s -= 1
-        rows = [k for k in range(self.n_rows) if not written[k]]
+        rows = [k for k in range(self.n_rows) if not written[k]]     # (none, so far)
         self.n_zero_rows = len(rows)
         self.zero_rows = <Py_ssize_t*>malloc((self.n_zero_rows or 1) * sizeof(Py_ssize_t))
         if self.zero_rows == NULL:
