@@ -509,6 +509,46 @@ def test_products_of_a_weight_read_nowhere_else(threads, n_lanes, monkeypatch):
         assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_chains_of_sums_share_one_grad_row(threads, monkeypatch):
+    """In a neuron's chain of product-and-sum steps, an accumulator read only by the
+    next sum does not get its grads stored: the step that made it reads the next sum's
+    grad (0.0 + g and g give the same bits there). Chains whose top grad is -0.0 or
+    non-finite, accumulators also read elsewhere (their grads stored and accumulated),
+    a chain feeding two readers: every lane the scalar replay's bits, signed zeros
+    included."""
+    monkeypatch.setattr(core, "LANES_BLOCK_DOUBLES", 16 * 40)
+    x, y, c = Value(0.5), Value(-2.0), Value(-0.0)
+    w = [Value(v) for v in (0.75, -1.25, 3.0, 2.0, -0.5, 1.5, 0.25)]
+    b = Value(0.125)
+    acc = b + w[0] * x
+    acc = acc + w[1] * y
+    acc = acc + w[2] * x                # aliased into the next sums'
+    kept = acc + w[3] * y               # read twice below: stored
+    acc = kept + w[4] * x
+    acc = acc + w[5] * y
+    top = acc * c + kept * y            # the chain's top grad: c * 1 = -0.0 on some lanes
+    acc2 = top + w[6] * x
+    root = (acc2 * acc2).relu() + acc2 * x
+    inputs, shared = [x, y, c], w + [b]
+    g = Graph(root)
+    lanes = Lanes(root, inputs, threads=threads)
+    assert len(lanes._aliased()) >= 3
+    rng = random.Random(threads)
+    columns = [[rng.uniform(-3, 3) for _ in range(37)] for _ in inputs]
+    columns[2] = [rng.choice([-0.0, 0.0, 1.5, -2.0]) for _ in range(37)]
+    columns[0][5], columns[1][6], columns[0][7] = math.inf, math.nan, -0.0
+    ref = scalar_lanes(g, root, inputs, shared, [], columns)
+    for v in shared:
+        v.grad = 0.0
+    out = lanes.forward([np.array(col) for col in columns], backward=True)
+    assert_bits(out, ref["root"], "root")
+    for k, v in enumerate(inputs):
+        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+    for k, v in enumerate(shared):
+        assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
+
+
 def _mlp_lanes(threads, seed=3):
     """The demo's per-sample loss in lanes, and B = 300 points (several blocks)."""
     random.seed(seed)

@@ -187,6 +187,8 @@ cdef struct LaneRun:
                                 # or GATHER for an n-ary root (op_gathers)
     const uint8_t* first        # per step: the operands (TO_LHS, TO_RHS) whose grad rows it
                                 # writes first in backward: it stores, the others add
+    const Py_ssize_t* grad_row  # per row: the row its grad is read from (itself, or for a
+                                # sum's operand the sum's: ACC_ALIASED)
     const Py_ssize_t* zero_rows # grad rows no step writes (zeroed for each block)
     Py_ssize_t n_zero_rows
     const Py_ssize_t* gather_index  # an n-ary root step k's operand rows are
@@ -425,6 +427,13 @@ cdef inline void lanes_backward_rows(uint8_t op, const double* o, const double* 
 # backward. Per lane the same operations in the same order as the two steps.
 
 cdef enum:
+    # in LaneRun.first, for the sum of a product-and-sum: the sum's other operand (acc)
+    # is read by nothing else and is itself the sum of a product-and-sum; its grad,
+    # 0.0 + this sum's grad, is not stored: the step that made acc reads this sum's
+    # grad instead (LaneRun.grad_row). For that step, which adds its grad with the sum's
+    # rule (0.0 + g), g and 0.0 + g give the same bits: an accumulated grad is never
+    # -0.0 (its first write is 0.0 + share), so the two differ nowhere.
+    ACC_ALIASED = 4
     PRODUCT_FIRST = 1           # the sum's first operand is the product (w * x + acc)
     PRODUCT_SECOND = 2          # its second (acc + w * x)
     GATHER = 3                  # not a product: an n-ary root, whose lanes gather their operands
@@ -461,9 +470,15 @@ cdef inline void lanes_product_sum_backward(const double* gu, double* gacc, cons
 cdef inline void lanes_sum_rule(const double* gu, double* gacc, double* gp, Py_ssize_t n,
                                 int where, int first_acc) noexcept nogil:
     """A product-and-sum's sum rule: into the sum's other operand's grads, and the
-    product's grads (from 0.0) into gp."""
+    product's grads (from 0.0) into gp. With ACC_ALIASED in `first_acc`, the other
+    operand's grads are not written at all (LaneRun.grad_row)."""
     cdef double da, db
     cdef Py_ssize_t j
+    if first_acc & ACC_ALIASED:
+        for j in range(n):
+            op_chain(OP_ADD, 0.0, 0.0, 0.0, gu[j], &da, &db)       # reads no data
+            gp[j] = 0.0 + (db if where == PRODUCT_SECOND else da)
+        return
     if where == PRODUCT_SECOND:
         if first_acc:
             for j in range(n):
@@ -700,12 +715,12 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
                 i = r.folds[s - 1] >> 1
                 k = pr.rhs if side == 0 else pr.lhs       # the product's other operand
                 r.partials[blk * r.partials_stride + i] = lanes_product_sum_backward_fold(
-                    g + st.out * L, g + acc * L, r.shared_vals[i], d + k * L, g + k * L, n,
-                    r.kind[s - 1], side, r.first[s],
+                    g + r.grad_row[st.out] * L, g + acc * L, r.shared_vals[i], d + k * L,
+                    g + k * L, n, r.kind[s - 1], side, r.first[s],
                     r.first[s - 1] & (TO_RHS if side == 0 else TO_LHS))
             else:
                 lanes_product_sum_backward(
-                    g + st.out * L, g + acc * L, d + pr.lhs * L, d + pr.rhs * L,
+                    g + r.grad_row[st.out] * L, g + acc * L, d + pr.lhs * L, d + pr.rhs * L,
                     g + pr.lhs * L, g + pr.rhs * L, n, r.kind[s - 1], r.first[s],
                     r.first[s - 1])
             s -= 2
@@ -955,6 +970,7 @@ cdef class Lanes:
     cdef Py_ssize_t* fill_index     # see LaneRun.fill_index
     cdef Py_ssize_t* sum_index      # see LaneRun.sum_index
     cdef Py_ssize_t n_fill, n_sum
+    cdef Py_ssize_t* grad_row       # see LaneRun.grad_row
     cdef Py_ssize_t* zero_rows      # see LaneRun.zero_rows
     cdef Py_ssize_t n_zero_rows
     cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
@@ -992,6 +1008,7 @@ cdef class Lanes:
         self.n_fill = 0
         self.n_sum = 0
         self.zero_rows = NULL
+        self.grad_row = NULL
         self.n_zero_rows = 0
         self.gather_index = NULL
         self.gather_rows = NULL
@@ -1017,6 +1034,7 @@ cdef class Lanes:
         free(self.fill_index)
         free(self.sum_index)
         free(self.zero_rows)
+        free(self.grad_row)
         free(self.gather_index)
         free(self.gather_rows)
         free(self.shared_rows)
@@ -1142,12 +1160,10 @@ cdef class Lanes:
         self.find_first_writes(graph)
         return 0
 
-    cdef int find_folds(self) except -1:
-        """The product-and-sum steps whose product reads a shared leaf that nothing
-        else reads (LaneRun.folds), and the shared leaves' lists of rows to fill
-        and grads to sum from rows."""
-        cdef Py_ssize_t k, i, side, row
-        cdef Step* st
+    cdef list row_uses(self):
+        """How many times each row is read: as a step's operand (a unary op's row
+        twice), as an output (the root too) or by an n-ary root."""
+        cdef Py_ssize_t k
         uses = [0] * self.n_rows
         for k in range(self.n_steps):
             uses[self.steps[k].lhs] += 1
@@ -1157,6 +1173,15 @@ cdef class Lanes:
         if self.gather_index != NULL:
             for k in range(self.gather_index[self.n_steps]):
                 uses[self.gather_rows[k]] += 1
+        return uses
+
+    cdef int find_folds(self) except -1:
+        """The product-and-sum steps whose product reads a shared leaf that nothing
+        else reads (LaneRun.folds), and the shared leaves' lists of rows to fill
+        and grads to sum from rows."""
+        cdef Py_ssize_t k, i, side, row
+        cdef Step* st
+        uses = self.row_uses()
         shared_grad = {self.shared_rows[i]: i for i in range(self.n_shared_grads)}
         folded = set()
         folds = {}
@@ -1221,12 +1246,20 @@ cdef class Lanes:
         """Which step writes each grad row first in backward (LaneRun.first), in
         the order the backward loop writes them: that write stores, so the grads
         need no zeroing; the rows nothing writes are LaneRun.zero_rows."""
-        cdef Py_ssize_t s, acc, k
+        cdef Py_ssize_t s, acc, k, p
         cdef Step* st
         cdef Step* pr
         self.first = <uint8_t*>calloc(self.n_steps + 1, 1)
-        if self.first == NULL:
-            raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
+        self.grad_row = <Py_ssize_t*>malloc((self.n_rows or 1) * sizeof(Py_ssize_t))
+        if self.first == NULL or self.grad_row == NULL:
+            raise_no_memory("a Lanes tape", self.n_steps + 1, sizeof(Py_ssize_t))
+        for k in range(self.n_rows):
+            self.grad_row[k] = k
+        uses = self.row_uses()
+        fused_sum_of = {}                       # a fused sum's row -> its step
+        for k in range(1, self.n_steps):
+            if self.kind[k - 1] == PRODUCT_FIRST or self.kind[k - 1] == PRODUCT_SECOND:
+                fused_sum_of[self.steps[k].out] = k
         written = bytearray(self.n_rows)
         written[self.root] = 1                  # the seed, 1.0
         s = self.n_steps - 1
@@ -1238,7 +1271,11 @@ cdef class Lanes:
                 pr = &self.steps[s - 1]
                 written[pr.out] = 1             # the product's row: a register, never read
                 acc = st.rhs if self.kind[s - 1] == PRODUCT_FIRST else st.lhs
-                if not written[acc]:
+                if not written[acc] and uses[acc] == 1 and acc in fused_sum_of:
+                    written[acc] = 1            # acc's grad is this sum's: ACC_ALIASED
+                    self.first[s] |= ACC_ALIASED
+                    self.grad_row[acc] = self.grad_row[st.out]
+                elif not written[acc]:
                     written[acc] = 1
                     self.first[s] |= TO_RHS if self.kind[s - 1] == PRODUCT_FIRST else TO_LHS
                 if not written[pr.lhs]:
@@ -1275,15 +1312,8 @@ cdef class Lanes:
         self.kind = <uint8_t*>calloc(self.n_steps + 1, 1)
         if self.kind == NULL:
             raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
-        uses = [0] * self.n_rows
-        for k in range(self.n_steps):
-            uses[self.steps[k].lhs] += 1
-            uses[self.steps[k].rhs] += 1        # a unary op's twice: never fused
-        for k in range(self.n_outputs):
-            uses[self.output_rows[k]] += 1      # the root and the outputs: kept
-        if self.gather_index != NULL:           # rows an n-ary root reads: kept
-            for k in range(self.gather_index[self.n_steps]):
-                uses[self.gather_rows[k]] += 1
+        uses = self.row_uses()                  # (a unary op's row twice: never fused; the
+                                                # outputs and n-ary roots' operands: kept)
         for k in range(self.n_steps):
             if op_gathers(self.steps[k].op):
                 self.kind[k] = GATHER
@@ -1352,6 +1382,11 @@ cdef class Lanes:
             return []
         return [(k, self.folds[k] >> 1, self.folds[k] & 1) for k in range(self.n_steps)
                 if self.folds[k] >= 0]
+
+    def _aliased(self):
+        """The sums of product-and-sum steps whose other operand's grad is not stored
+        (ACC_ALIASED), for tests: their steps."""
+        return [k for k in range(self.n_steps) if self.first[k] & ACC_ALIASED]
 
     def _fused(self):
         """The products run with the sum after them, for tests: (step, 1 if the sum's
@@ -1629,6 +1664,7 @@ cdef class Lanes:
         r.sum_index = self.sum_index
         r.n_sum = self.n_sum
         r.zero_rows = self.zero_rows
+        r.grad_row = self.grad_row
         r.n_zero_rows = self.n_zero_rows
         r.gather_index = self.gather_index
         r.gather_rows = self.gather_rows
