@@ -77,6 +77,22 @@ def scalar_lanes(graph, root, inputs, shared, outputs, columns):
     return res
 
 
+def assert_lanes_match_replay(lanes, graph, root, inputs, shared, columns, runs=1):
+    """Each lane's root and inputs' grads are the scalar replay's bits, and each shared
+    leaf's .grad the documented sum of its per-lane grads (for `runs` runs, their grads
+    zeroed before each: nothing of a run may leak into the next)."""
+    ref = scalar_lanes(graph, root, inputs, shared, [], columns)
+    for _ in range(runs):
+        for v in shared:
+            v.grad = 0.0
+        out = lanes.forward([np.array(c) for c in columns], backward=True)
+        assert_bits(out, ref["root"], "root")
+        for k, v in enumerate(inputs):
+            assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
+        for k, v in enumerate(shared):
+            assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
+
+
 def leaves_of(root):
     # the Values themselves, not their ids: _prev makes handles on the fly, and an id
     # freed with its handle can be a later one's
@@ -445,14 +461,7 @@ def test_grads_rows_first_written_by_a_store(threads, monkeypatch):
     g = Graph(root)
     lanes = Lanes(root, inputs, threads=threads)
     assert lanes.block < 45            # several blocks
-    ref = scalar_lanes(g, root, inputs, [w], [], columns)
-    for _ in range(3):                  # a run's grads must not leak into the next
-        w.grad = 0.0
-        out = lanes.forward([np.array(c) for c in columns], backward=True)
-        assert_bits(out, ref["root"], "root")
-        for k, v in enumerate(inputs):
-            assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
-        assert bits(w.grad) == bits(doc_sum(ref["shared"][0], lanes.block))
+    assert_lanes_match_replay(lanes, g, root, inputs, [w], columns, runs=3)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -498,15 +507,7 @@ def test_products_of_a_weight_read_nowhere_else(threads, n_lanes, monkeypatch):
     if n_lanes > 40:                    # (in small batches: finite sums, their order seen)
         for k, (a, b) in enumerate(specials):
             columns[0][3 * k], columns[1][3 * k] = a, b
-    ref = scalar_lanes(g, root, inputs, shared, [], columns)
-    for v in shared:
-        v.grad = 0.0
-    out = lanes.forward([np.array(c) for c in columns], backward=True)
-    assert_bits(out, ref["root"], "root")
-    for k, v in enumerate(inputs):
-        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
-    for k, v in enumerate(shared):
-        assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
+    assert_lanes_match_replay(lanes, g, root, inputs, shared, columns)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -538,15 +539,7 @@ def test_chains_of_sums_share_one_grad_row(threads, monkeypatch):
     columns = [[rng.uniform(-3, 3) for _ in range(37)] for _ in inputs]
     columns[2] = [rng.choice([-0.0, 0.0, 1.5, -2.0]) for _ in range(37)]
     columns[0][5], columns[1][6], columns[0][7] = math.inf, math.nan, -0.0
-    ref = scalar_lanes(g, root, inputs, shared, [], columns)
-    for v in shared:
-        v.grad = 0.0
-    out = lanes.forward([np.array(col) for col in columns], backward=True)
-    assert_bits(out, ref["root"], "root")
-    for k, v in enumerate(inputs):
-        assert_bits(lanes.grad(v), ref["in"][k], f"input {k} grad")
-    for k, v in enumerate(shared):
-        assert bits(v.grad) == bits(doc_sum(ref["shared"][k], lanes.block)), f"leaf {k}"
+    assert_lanes_match_replay(lanes, g, root, inputs, shared, columns)
 
 
 def _mlp_lanes(threads, seed=3):
