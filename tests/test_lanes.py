@@ -634,7 +634,7 @@ def test_a_second_thread_is_refused_while_lanes_run():
     t.join()
     assert not errors, errors
     if refused:                             # the intruder came while the run went on
-        assert "running in another thread" in refused[0]
+        assert "already running (in another thread" in refused[0]
         assert w.grad == expected
 
 
@@ -761,3 +761,29 @@ def test_sum_over_lanes_is_micrograds_sum():
         lanes.forward([values])
         assert bits(lanes.sum(x)) == bits(total.data), values
         assert bits(lanes.sum(y)) == bits(total.data), values
+
+
+def test_lanes_not_made_refuse_every_use():
+    """Lanes whose __init__ failed (or was never called) refuse every use with a clear
+    error, and a second __init__ that succeeds makes them whole (nothing of the failed
+    one left: it was given back)."""
+    x = Value(1.0)
+    y = x * 2.0
+    lanes = Lanes.__new__(Lanes)
+    for use in (lambda: len(lanes), lambda: lanes.forward([[1.0]]), lambda: lanes.backward()):
+        with pytest.raises(ValueError, match="Lanes.__init__ was not called"):
+            use()
+    assert "not made" in repr(lanes)
+    with pytest.raises(ValueError, match="not a leaf of the graph"):
+        lanes.__init__(y, inputs=[y])   # compile fails half-way (after the tape)
+    for use in (lambda: len(lanes), lambda: lanes.forward([[1.0, 2.0]]),
+                lambda: lanes.backward()):
+        with pytest.raises(ValueError, match="did not complete"):
+            use()
+    with pytest.raises(RuntimeError, match="no finished forward"):
+        lanes.sum(y)
+    lanes.__init__(y + 1.0, inputs=[x])
+    assert list(lanes.forward([[1.0, 2.0]], backward=True)) == [3.0, 5.0]
+    assert list(lanes.grad(x)) == [2.0, 2.0] and len(lanes) == 5     # x, 2.0, y, 1.0, root
+    with pytest.raises(RuntimeError, match="already called"):
+        lanes.__init__(y, inputs=[x])

@@ -1027,6 +1027,10 @@ cdef class Lanes:
         self.busy = False
 
     def __dealloc__(self):
+        self.free_tape()
+
+    cdef void free_tape(self) noexcept:
+        """Give back what compile() and reserve() allocated; as __cinit__ left it."""
         free(self.steps)
         free(self.kind)
         free(self.first)
@@ -1044,6 +1048,16 @@ cdef class Lanes:
         free(self.shared_vals)
         free(self.scratch)
         free(self.partials_memory)
+        self.steps = NULL
+        self.kind = self.first = NULL
+        self.folds = self.fill_index = self.sum_index = self.zero_rows = self.grad_row = NULL
+        self.gather_index = self.gather_rows = NULL
+        self.shared_rows = self.input_rows = self.output_rows = NULL
+        self.shared_nodes = NULL
+        self.shared_vals = self.scratch = self.partials = self.partials_memory = NULL
+        self.n_steps = self.n_rows = self.n_inputs = self.n_outputs = 0
+        self.n_shared = self.n_shared_grads = self.n_fill = self.n_sum = self.n_zero_rows = 0
+        self.block_cap = self.scratch_jobs = self.partials_cap = 0
 
     def __init__(self, Value root not None, inputs, outputs=(), threads=None):
         if self.graph is not None:
@@ -1058,7 +1072,11 @@ cdef class Lanes:
         self.threads = threads
         cdef Graph graph = Graph.__new__(Graph)
         graph.record(root.idx, True)    # custom ops: refused below, by compile
-        self.compile(graph, inputs, outputs)
+        try:
+            self.compile(graph, inputs, outputs)
+        except BaseException:
+            self.free_tape()            # a half-made tape: none (these Lanes stay unmade)
+            raise
         self.graph = graph
         self.inputs = inputs
         self.outputs = (root,) + outputs
@@ -1359,11 +1377,21 @@ cdef class Lanes:
 
     def __len__(self):
         """The number of nodes of the recorded graph (per lane)."""
+        self.check_made()
         return self.graph.size
 
     def __repr__(self):
+        if self.graph is None:
+            return "Lanes(not made: __init__ did not complete)"
         return (f"Lanes({self.graph.size} nodes, {len(self.inputs)} inputs, "
                 f"{self.n_lanes} lanes, {self.n_threads} threads)")
+
+    cdef int check_made(self) except -1:
+        """ValueError for Lanes whose __init__ was not called or failed."""
+        if self.graph is None:
+            raise ValueError("these Lanes have no graph: Lanes.__init__ was not called or "
+                             "did not complete")
+        return 0
 
     def _tape(self):
         """The compact tape, for tests and the bench: (steps as (out, lhs, rhs, op,
@@ -1397,8 +1425,10 @@ cdef class Lanes:
     cdef int check_idle(self) except -1:
         """RuntimeError if another thread of this process is running these Lanes: its C
         loops use the scratch that a new run would reallocate."""
+        self.check_made()
         if self.busy and self.busy_process == lanes_process_id():
-            raise RuntimeError("these Lanes are running in another thread")
+            raise RuntimeError("these Lanes are already running (in another thread, or "
+                               "further up this thread's calls: a signal handler)")
         return 0
 
     cdef object checked_inputs(self, values):
