@@ -189,8 +189,6 @@ cdef struct LaneRun:
                                 # writes first in backward: it stores, the others add
     const Py_ssize_t* grad_row  # per row: the row its grad is read from (itself, or for a
                                 # sum's operand the sum's: ACC_ALIASED)
-    const Py_ssize_t* zero_rows # grad rows no step writes (zeroed for each block)
-    Py_ssize_t n_zero_rows
     const Py_ssize_t* gather_index  # an n-ary root step k's operand rows are
     const Py_ssize_t* gather_rows   # gather_rows[gather_index[k]:gather_index[k + 1]]
     Py_ssize_t n_steps
@@ -698,8 +696,6 @@ cdef void lanes_run_block(LaneRun* r, LaneJob* job, Py_ssize_t blk) noexcept nog
     if not r.backward:
         return
     # no memset of the grads: each row's first writer stores (LaneRun.first)
-    for i in range(r.n_zero_rows):
-        memset(g + r.zero_rows[i] * L, 0, n * sizeof(double))
     row = g + r.root * L
     for j in range(n):
         row[j] = 1.0
@@ -971,8 +967,6 @@ cdef class Lanes:
     cdef Py_ssize_t* sum_index      # see LaneRun.sum_index
     cdef Py_ssize_t n_fill, n_sum
     cdef Py_ssize_t* grad_row       # see LaneRun.grad_row
-    cdef Py_ssize_t* zero_rows      # see LaneRun.zero_rows
-    cdef Py_ssize_t n_zero_rows
     cdef Py_ssize_t* gather_index   # see LaneRun.gather_index (NULL: no n-ary root)
     cdef Py_ssize_t* gather_rows
     cdef Py_ssize_t n_steps, n_rows, block_cap, root
@@ -1007,9 +1001,7 @@ cdef class Lanes:
         self.sum_index = NULL
         self.n_fill = 0
         self.n_sum = 0
-        self.zero_rows = NULL
         self.grad_row = NULL
-        self.n_zero_rows = 0
         self.gather_index = NULL
         self.gather_rows = NULL
         self.shared_rows = NULL
@@ -1037,7 +1029,6 @@ cdef class Lanes:
         free(self.folds)
         free(self.fill_index)
         free(self.sum_index)
-        free(self.zero_rows)
         free(self.grad_row)
         free(self.gather_index)
         free(self.gather_rows)
@@ -1050,13 +1041,13 @@ cdef class Lanes:
         free(self.partials_memory)
         self.steps = NULL
         self.kind = self.first = NULL
-        self.folds = self.fill_index = self.sum_index = self.zero_rows = self.grad_row = NULL
+        self.folds = self.fill_index = self.sum_index = self.grad_row = NULL
         self.gather_index = self.gather_rows = NULL
         self.shared_rows = self.input_rows = self.output_rows = NULL
         self.shared_nodes = NULL
         self.shared_vals = self.scratch = self.partials = self.partials_memory = NULL
         self.n_steps = self.n_rows = self.n_inputs = self.n_outputs = 0
-        self.n_shared = self.n_shared_grads = self.n_fill = self.n_sum = self.n_zero_rows = 0
+        self.n_shared = self.n_shared_grads = self.n_fill = self.n_sum = 0
         self.block_cap = self.scratch_jobs = self.partials_cap = 0
 
     def __init__(self, Value root not None, inputs, outputs=(), threads=None):
@@ -1173,9 +1164,10 @@ cdef class Lanes:
             free(pos)
         self.block_cap = max(8, min(LANES_MAX_BLOCK, LANES_BLOCK_DOUBLES // max(self.n_rows, 1)))
         self.block_cap -= self.block_cap % 8
-        self.find_product_sums()
-        self.find_folds()
-        self.find_first_writes(graph)
+        uses = self.row_uses()
+        self.find_product_sums(uses)
+        self.find_folds(uses)
+        self.find_first_writes(graph, uses)
         return 0
 
     cdef list row_uses(self):
@@ -1193,13 +1185,12 @@ cdef class Lanes:
                 uses[self.gather_rows[k]] += 1
         return uses
 
-    cdef int find_folds(self) except -1:
+    cdef int find_folds(self, list uses) except -1:
         """The product-and-sum steps whose product reads a shared leaf that nothing
         else reads (LaneRun.folds), and the shared leaves' lists of rows to fill
         and grads to sum from rows."""
         cdef Py_ssize_t k, i, side, row
         cdef Step* st
-        uses = self.row_uses()
         shared_grad = {self.shared_rows[i]: i for i in range(self.n_shared_grads)}
         folded = set()
         folds = {}
@@ -1260,11 +1251,12 @@ cdef class Lanes:
         free(nodes)
         return 0
 
-    cdef int find_first_writes(self, Graph graph) except -1:
+    cdef int find_first_writes(self, Graph graph, list uses) except -1:
         """Which step writes each grad row first in backward (LaneRun.first), in
         the order the backward loop writes them: that write stores, so the grads
-        need no zeroing; the rows nothing writes are LaneRun.zero_rows."""
-        cdef Py_ssize_t s, acc, k, p
+        need no zeroing. Every row but the root's is some step's operand (the tape
+        is the root's graph), so every grad row read is written first."""
+        cdef Py_ssize_t s, acc, k
         cdef Step* st
         cdef Step* pr
         self.first = <uint8_t*>calloc(self.n_steps + 1, 1)
@@ -1273,11 +1265,8 @@ cdef class Lanes:
             raise_no_memory("a Lanes tape", self.n_steps + 1, sizeof(Py_ssize_t))
         for k in range(self.n_rows):
             self.grad_row[k] = k
-        uses = self.row_uses()
-        fused_sum_of = {}                       # a fused sum's row -> its step
-        for k in range(1, self.n_steps):
-            if self.kind[k - 1] == PRODUCT_FIRST or self.kind[k - 1] == PRODUCT_SECOND:
-                fused_sum_of[self.steps[k].out] = k
+        fused_sums = {self.steps[k].out for k in range(1, self.n_steps)    # their rows
+                      if self.kind[k - 1] == PRODUCT_FIRST or self.kind[k - 1] == PRODUCT_SECOND}
         written = bytearray(self.n_rows)
         written[self.root] = 1                  # the seed, 1.0
         s = self.n_steps - 1
@@ -1289,7 +1278,7 @@ cdef class Lanes:
                 pr = &self.steps[s - 1]
                 written[pr.out] = 1             # the product's row: a register, never read
                 acc = st.rhs if self.kind[s - 1] == PRODUCT_FIRST else st.lhs
-                if not written[acc] and uses[acc] == 1 and acc in fused_sum_of:
+                if not written[acc] and uses[acc] == 1 and acc in fused_sums:
                     written[acc] = 1            # acc's grad is this sum's: ACC_ALIASED
                     self.first[s] |= ACC_ALIASED
                     self.grad_row[acc] = self.grad_row[st.out]
@@ -1312,16 +1301,9 @@ cdef class Lanes:
                 written[st.rhs] = 1
                 self.first[s] |= TO_RHS
             s -= 1
-        rows = [k for k in range(self.n_rows) if not written[k]]     # (none, so far)
-        self.n_zero_rows = len(rows)
-        self.zero_rows = <Py_ssize_t*>malloc((self.n_zero_rows or 1) * sizeof(Py_ssize_t))
-        if self.zero_rows == NULL:
-            raise_no_memory("a Lanes tape", self.n_zero_rows, sizeof(Py_ssize_t))
-        for k in range(self.n_zero_rows):
-            self.zero_rows[k] = rows[k]
         return 0
 
-    cdef int find_product_sums(self) except -1:
+    cdef int find_product_sums(self, list uses) except -1:
         """Mark each product whose only use is the sum of the very next step, and
         that is no output: the two run as one step (LaneRun.kind)."""
         cdef Py_ssize_t k, t
@@ -1330,8 +1312,8 @@ cdef class Lanes:
         self.kind = <uint8_t*>calloc(self.n_steps + 1, 1)
         if self.kind == NULL:
             raise_no_memory("a Lanes tape", self.n_steps + 1, 1)
-        uses = self.row_uses()                  # (a unary op's row twice: never fused; the
-                                                # outputs and n-ary roots' operands: kept)
+        # uses: a unary op's row counts twice (never fused); outputs and n-ary roots'
+        # operands count (kept)
         for k in range(self.n_steps):
             if op_gathers(self.steps[k].op):
                 self.kind[k] = GATHER
@@ -1693,9 +1675,7 @@ cdef class Lanes:
         r.n_fill = self.n_fill
         r.sum_index = self.sum_index
         r.n_sum = self.n_sum
-        r.zero_rows = self.zero_rows
         r.grad_row = self.grad_row
-        r.n_zero_rows = self.n_zero_rows
         r.gather_index = self.gather_index
         r.gather_rows = self.gather_rows
         r.n_steps = self.n_steps
